@@ -26,6 +26,17 @@ class Group(click.Group):
                 traceback.print_exc()
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # A bug of ours, not bad input: still one line, the traceback only on request.
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            click.echo(
+                f"error: internal error: {type(exc).__name__}: {exc} (--debug shows a traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
 
 def inventory_option(func: F) -> F:
@@ -48,6 +59,21 @@ def main(debug: bool) -> None:
 
 
 # --- validate -------------------------------------------------------------------------------
+
+
+@main.command()
+@inventory_option
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def validate(inventory: str, vault_password_file: str | None) -> None:
+    """Check the cluster's topology before any host is touched."""
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    click.echo(
+        f"inventory {inventory} is valid: {len(cluster.hosts)} hosts, "
+        f"{len(cluster.settings.shards)} shards, {len(cluster.settings.tenants)} tenants, "
+        f"edge engine {cluster.settings.edge_engine}, database {cluster.settings.db_topology}"
+    )
 
 # --- deploy ---------------------------------------------------------------------------------
 

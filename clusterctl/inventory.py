@@ -1,0 +1,103 @@
+"""Read an Ansible inventory through Ansible itself and build the cluster model.
+
+Going through Ansible's own inventory and variable managers means vault, ``group_vars``,
+``host_vars`` and inventory plugins mean exactly what they mean to ``ansible-playbook``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from clusterctl.errors import BadInput
+from clusterctl.model import Cluster, build_cluster, origin_of
+
+# Fail on inventories Ansible cannot parse instead of warning and carrying on with no hosts.
+_STRICT_INVENTORY_ENV = {
+    "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
+    "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
+}
+
+
+_ORIGIN = re.compile(r"Origin: (/[^\s>]+:\d+(?::\d+)?)")
+
+
+def _origin(exc: BaseException, warnings: str) -> str | None:
+    """The ``file:line`` an Ansible error points at: its cause chain, its text or its warnings."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        obj = getattr(cause, "obj", None)
+        if obj is not None:
+            where = origin_of(obj) or (str(obj) if type(obj).__name__ == "Origin" else None)
+            if where:
+                return where
+        cause = cause.__cause__ or cause.__context__
+    found = _ORIGIN.search(str(exc)) or _ORIGIN.search(warnings)
+    return found.group(1) if found else None
+
+
+def _one_line(exc: Exception, warnings: str) -> str:
+    """First line of Ansible's message, prefixed with the file:line it concerns."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    where = _origin(exc, warnings)
+    return f"{where}: {first}" if where and where not in first else first
+
+
+def read_inventory(
+    source: str, vault_password_file: str | None = None
+) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Return (groups -> hosts, host -> raw variables) as Ansible sees them.
+
+    Raises BadInput (exit code 2) for a missing inventory, malformed YAML, or a vault that
+    cannot be decrypted; the message names the file.
+    """
+    if not Path(source).exists():
+        raise BadInput(f"inventory {source}: no such file or directory")
+    for key, value in _STRICT_INVENTORY_ENV.items():
+        os.environ.setdefault(key, value)
+    vault_file = vault_password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+    if vault_file and not Path(vault_file).is_file():
+        raise BadInput(f"vault password file {vault_file}: no such file")
+
+    # Imported here: importing Ansible is slow and reads configuration at import time.
+    from ansible.cli import CLI  # noqa: PLC0415
+    from ansible.errors import AnsibleError  # noqa: PLC0415
+    from ansible.inventory.manager import InventoryManager  # noqa: PLC0415
+    from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
+    from ansible.vars.manager import VariableManager  # noqa: PLC0415
+
+    loader = DataLoader()
+    # Ansible prints each inventory plugin's failure as a warning; keep them for the message
+    # instead of spilling them on the terminal.
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            if vault_file:
+                secrets = CLI.setup_vault_secrets(
+                    loader, vault_ids=[], vault_password_files=[vault_file], ask_vault_pass=False
+                )
+                loader.set_vault_secrets(secrets)
+            inventory = InventoryManager(loader=loader, sources=[source])
+            variables = VariableManager(loader=loader, inventory=inventory)
+            groups = {
+                name: [host.name for host in group.get_hosts()]
+                for name, group in inventory.groups.items()
+            }
+            hostvars = {
+                host.name: dict(variables.get_vars(host=host, include_hostvars=False))
+                for host in inventory.get_hosts()
+            }
+    except AnsibleError as exc:
+        raise BadInput(f"inventory {source}: {_one_line(exc, captured.getvalue())}") from exc
+    return groups, hostvars
+
+
+def load_cluster(source: str, vault_password_file: str | None = None) -> Cluster:
+    """Read ``source`` and build the model; raises BadInput or model.ModelErrors."""
+    groups, hostvars = read_inventory(source, vault_password_file)
+    return build_cluster(groups, hostvars)
