@@ -1,0 +1,278 @@
+"""Run a playbook through ansible-runner and hand its event stream to a consumer.
+
+ansible-runner calls its event handler on its own thread; the handler writes the plain-text
+log and puts each event on a queue, and the caller's thread drains the queue into
+``on_event`` (the progress view), as ansible-navigator does. The caller's thread is also the
+one that receives Ctrl-C: it sets a flag that ansible-runner's ``cancel_callback`` polls, and
+ansible-runner then kills ansible-playbook's process group.
+
+Every run gets its own directory under :func:`clusterctl.paths.runs_dir`; it is
+ansible-runner's ``private_data_dir`` (so its artifacts, including every event as JSON, stay
+there) and holds ``deploy.log``, the full plain-text output.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import ansible_runner
+
+from clusterctl import paths
+from clusterctl.errors import BadInput, ClusterctlError
+
+Event = Mapping[str, Any]
+
+LOG_NAME = "deploy.log"
+IDENT = "deploy"
+# ansible-runner checks the cancel flag each time its pexpect wait times out (5 s by default),
+# so this bounds how long Ctrl-C takes to stop ansible-playbook.
+_CANCEL_POLL_SECONDS = 0.5
+_QUEUE_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished (or cancelled) run left behind.
+
+    ``rc`` is ansible-playbook's exit code (0 ok, 1 error, 2 host failures, 4 unreachable
+    hosts, 5 bad options, 250 unexpected error); ansible-runner reports 254 for a cancelled
+    run. ``stats`` is the ``playbook_on_stats`` event data, or None when Ansible stopped
+    before its recap (syntax error, cancel).
+    """
+
+    rc: int
+    status: str
+    canceled: bool
+    run_dir: Path
+    log_path: Path
+    artifact_dir: Path
+    stats: Mapping[str, Any] | None
+    elapsed: float
+
+
+def new_run_dir(kind: str = "deploy") -> Path:
+    """Create ``runs_dir()/<timestamp>-<kind>`` (a numbered suffix if it already exists).
+
+    Raises ClusterctlError when the runs directory cannot be created (read-only, a file in
+    the way).
+    """
+    base = paths.runs_dir()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 100):
+            name = f"{stamp}-{kind}" if n == 1 else f"{stamp}-{kind}-{n}"
+            candidate = base / name
+            try:
+                candidate.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            return candidate
+    except OSError as exc:
+        raise ClusterctlError(f"cannot create a run directory under {base}: {exc}") from exc
+    raise ClusterctlError(f"cannot create a run directory under {base}: too many runs at {stamp}")
+
+
+def resolve_playbook(name: str) -> Path:
+    """``playbooks/<name>`` (``.yml`` may be omitted), e.g. ``site.yml`` or ``database``.
+
+    Raises BadInput, listing the playbooks there are, for a name that is not a file directly
+    under playbooks/ (paths are refused so ``--playbook`` cannot point outside the project).
+    """
+    file_name = name if name.endswith((".yml", ".yaml")) else f"{name}.yml"
+    candidate = paths.PLAYBOOKS / file_name
+    if "/" in name or os.sep in name or not candidate.is_file():
+        known = sorted(p.name for p in paths.PLAYBOOKS.glob("*.yml"))
+        raise BadInput(
+            f"unknown playbook {name!r} in {paths.PLAYBOOKS}; "
+            f"available: {', '.join(known) or 'none'}"
+        )
+    return candidate
+
+
+def _envvars(vault_password_file: Path | None) -> dict[str, str]:
+    """Environment for ansible-playbook on top of ours (ansible-runner copies os.environ)."""
+    env = {
+        "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
+        "ANSIBLE_ROLES_PATH": str(paths.ROLES),
+        # The log is read as plain text; ansible-playbook runs on a pty and would colour it.
+        "ANSIBLE_NOCOLOR": "1",
+        # ansible-playbook must come from the same environment as clusterctl, even when the
+        # venv is not activated (clusterctl run by its full path).
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    from_env = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+    if from_env and vault_password_file is None:
+        # ansible-playbook runs in the playbooks directory: a relative path would not resolve.
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(Path(from_env).resolve())
+    return env
+
+
+def _cmdline(check: bool, diff: bool, vault_password_file: Path | None) -> str:
+    args: list[str] = []
+    if check:
+        args.append("--check")
+    if diff:
+        args.append("--diff")
+    if vault_password_file is not None:
+        args += ["--vault-password-file", str(vault_password_file.resolve())]
+    return shlex.join(args)
+
+
+class _EventSink:
+    """ansible-runner's event handler: appends to the log, then queues the event."""
+
+    def __init__(self, log: TextIO, events: queue.Queue[Event]) -> None:
+        self._log = log
+        self._events = events
+        self.stats: Mapping[str, Any] | None = None
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        text = event.get("stdout")
+        if text:
+            self._log.write(text + "\n")
+            self._log.flush()
+        if event.get("event") == "playbook_on_stats":
+            self.stats = event.get("event_data", {})
+        self._events.put(event)
+        # True keeps ansible-runner's own copy of the event under artifacts/.
+        return True
+
+
+def run_playbook(
+    playbook: Path,
+    inventory: str,
+    *,
+    limit: str | None,
+    tags: str | None,
+    check: bool,
+    diff: bool,
+    extravars: Mapping[str, Any] | None = None,
+    skip_tags: str | None = None,
+    vault_password_file: Path | None = None,
+    on_event: Callable[[Event], None],
+    on_start: Callable[[Path], None] | None = None,
+    run_dir: Path | None = None,
+) -> RunResult:
+    """Run ``playbook`` against ``inventory`` and feed every event to ``on_event``.
+
+    ``on_start(run_dir)`` is called once the run directory exists, before Ansible starts.
+    Ctrl-C (KeyboardInterrupt) during the run cancels it: ansible-playbook is killed and the
+    result has ``canceled=True``; it is not re-raised. Raises BadInput when the playbook,
+    inventory or vault password file does not exist, ClusterctlError when ansible-runner
+    cannot start the run. An exception from ``on_event`` cancels the run and propagates.
+    """
+    playbook = playbook.resolve()
+    if not playbook.is_file():
+        raise BadInput(f"playbook not found: {playbook}")
+    inventory_path = Path(inventory).resolve()
+    if not inventory_path.exists():
+        raise BadInput(f"inventory not found: {inventory}")
+    if vault_password_file is not None and not vault_password_file.exists():
+        raise BadInput(f"vault password file not found: {vault_password_file}")
+
+    run_dir = run_dir or new_run_dir()
+    log_path = run_dir / LOG_NAME
+    if on_start is not None:
+        on_start(run_dir)
+
+    events: queue.Queue[Event] = queue.Queue()
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+    started = time.monotonic()
+
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write(
+            f"# clusterctl: {playbook} -i {inventory_path}"
+            f" limit={limit} tags={tags} skip_tags={skip_tags} check={check} diff={diff}\n"
+        )
+        log.flush()
+        sink = _EventSink(log, events)
+
+        def work() -> None:
+            try:
+                runner = ansible_runner.run(
+                    private_data_dir=str(run_dir),
+                    ident=IDENT,
+                    project_dir=str(paths.PLAYBOOKS),
+                    playbook=str(playbook),
+                    inventory=str(inventory_path),
+                    limit=limit,
+                    tags=tags,
+                    skip_tags=skip_tags,
+                    cmdline=_cmdline(check, diff, vault_password_file),
+                    extravars=dict(extravars) if extravars else None,
+                    envvars=_envvars(vault_password_file),
+                    settings={"pexpect_timeout": _CANCEL_POLL_SECONDS},
+                    # Keeps extra vars and environment (which may carry secrets) off the disk.
+                    suppress_env_files=True,
+                    quiet=True,
+                    event_handler=sink,
+                    cancel_callback=cancel.is_set,
+                )
+                outcome["runner"] = runner
+            except Exception as exc:  # reported on the caller's thread below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=work, name="ansible-runner", daemon=True)
+        thread.start()
+        _drain(thread, events, cancel, on_event)
+        thread.join()
+
+        if "error" in outcome:
+            raise ClusterctlError(
+                f"ansible-runner could not run {playbook.name}: {outcome['error']}"
+                f" (run directory: {run_dir})"
+            )
+        runner = outcome["runner"]
+        log.write(f"# status={runner.status} rc={runner.rc}\n")
+
+    return RunResult(
+        rc=int(runner.rc),
+        status=str(runner.status),
+        canceled=runner.status == "canceled",
+        run_dir=run_dir,
+        log_path=log_path,
+        artifact_dir=Path(runner.config.artifact_dir),
+        stats=sink.stats,
+        elapsed=time.monotonic() - started,
+    )
+
+
+def _drain(
+    thread: threading.Thread,
+    events: queue.Queue[Event],
+    cancel: threading.Event,
+    on_event: Callable[[Event], None],
+) -> None:
+    """Feed queued events to ``on_event`` until the runner thread ends and the queue is empty.
+
+    KeyboardInterrupt sets the cancel flag and keeps draining (a second Ctrl-C does the
+    same), so the view still sees the events Ansible wrote before it was killed. Any other
+    exception cancels the run, waits for it to stop and propagates.
+    """
+    while True:
+        try:
+            try:
+                event = events.get(timeout=_QUEUE_POLL_SECONDS)
+            except queue.Empty:
+                if not thread.is_alive() and events.empty():
+                    return
+                continue
+            on_event(event)
+        except KeyboardInterrupt:
+            cancel.set()
+        except BaseException:
+            cancel.set()
+            thread.join()
+            raise
