@@ -77,6 +77,80 @@ def validate(inventory: str, vault_password_file: str | None) -> None:
 
 # --- deploy ---------------------------------------------------------------------------------
 
+EXIT_CANCELED = 130  # what a shell reports for a command stopped by SIGINT
+
+
+@main.command()
+@inventory_option
+@click.option("-l", "--limit", metavar="PATTERN", help="Only these hosts/groups (as Ansible).")
+@click.option("-t", "--tags", metavar="TAGS", help="Only tasks with these tags.")
+@click.option("--skip-tags", metavar="TAGS", help="Skip tasks with these tags.")
+@click.option("-C", "--check", is_flag=True, help="Change nothing; report what would change.")
+@click.option("-D", "--diff", is_flag=True, help="Show the changes made to files.")
+@click.option(
+    "--playbook",
+    default="site.yml",
+    show_default=True,
+    metavar="NAME",
+    help="Playbook under playbooks/, e.g. a single tier: database.yml.",
+)
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def deploy(
+    *,
+    inventory: str,
+    limit: str | None,
+    tags: str | None,
+    skip_tags: str | None,
+    check: bool,
+    diff: bool,
+    playbook: str,
+    vault_password_file: str | None,
+) -> None:
+    """Validate the inventory, then run the playbook with a live view.
+
+    The exit code is ansible-playbook's (2: a host failed, 4: a host was unreachable);
+    130 after Ctrl-C. Everything the run wrote is in the run directory printed at start.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from clusterctl import progress, runner  # noqa: PLC0415
+    from clusterctl.errors import BadInput  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    if not Path(inventory).exists():
+        raise BadInput(f"inventory not found: {inventory}")
+    book = runner.resolve_playbook(playbook)
+    check_inventory(inventory, vault_password_file)
+
+    console = Console()
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    with progress.make_view(console) as view:
+        result = runner.run_playbook(
+            book,
+            inventory,
+            limit=limit,
+            tags=tags,
+            skip_tags=skip_tags,
+            check=check,
+            diff=diff,
+            vault_password_file=Path(vault_password_file) if vault_password_file else None,
+            on_event=view.handle,
+            on_start=lambda run_dir: say(f"run directory: {run_dir}"),
+        )
+    view.print_summary()
+    if result.canceled:
+        raise ClusterctlError(
+            f"deploy canceled (Ctrl-C); run directory: {result.run_dir}", EXIT_CANCELED
+        )
+    say(f"{book.name} {result.status} (rc={result.rc}); log: {result.log_path}")
+    say(f"run directory: {result.run_dir}")
+    sys.exit(result.rc)
+
 # --- lab ------------------------------------------------------------------------------------
 
 # --- status / drill -------------------------------------------------------------------------
