@@ -3,8 +3,7 @@
 ansible-runner calls its event handler on its own thread; the handler writes the plain-text
 log and puts each event on a queue, and the caller's thread drains the queue into
 ``on_event`` (the progress view), as ansible-navigator does. The caller's thread is also the
-one that receives Ctrl-C: it sets a flag that ansible-runner's ``cancel_callback`` polls, and
-ansible-runner then kills ansible-playbook's process group.
+one that receives Ctrl-C; see :class:`_Canceller` for how the run is stopped.
 
 Every run gets its own directory under :func:`clusterctl.paths.runs_dir`; it is
 ansible-runner's ``private_data_dir`` (so its artifacts, including every event as JSON, stay
@@ -16,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -35,8 +35,11 @@ Event = Mapping[str, Any]
 LOG_NAME = "deploy.log"
 IDENT = "deploy"
 # ansible-runner checks the cancel flag each time its pexpect wait times out (5 s by default),
-# so this bounds how long Ctrl-C takes to stop ansible-playbook.
+# so this bounds how long a forced cancel takes.
 _CANCEL_POLL_SECONDS = 0.5
+# ansible-playbook waits up to 5 s (WORKER_SHUTDOWN_POLL_COUNT x DELAY) for its workers after
+# SIGINT before terminating them; give it that and some slack before killing it.
+_CANCEL_GRACE_SECONDS = 10.0
 _QUEUE_POLL_SECONDS = 0.1
 
 
@@ -129,15 +132,64 @@ def _cmdline(check: bool, diff: bool, vault_password_file: Path | None) -> str:
     return shlex.join(args)
 
 
+class _Canceller:
+    """Stops ansible-playbook as Ctrl-C in its own terminal would, then, if need be, harder.
+
+    ansible-runner's cancel SIGKILLs ansible-playbook's process group, but ansible-core starts
+    each worker in a session of its own, so workers and the module processes they run would
+    survive and finish their task. SIGINT to ansible-playbook makes it forward the signal to
+    every worker session and exit (rc 99). ansible-runner's kill (this object is its
+    ``cancel_callback``) stays the fallback: when ansible-playbook's pid is not known yet (no
+    event so far), when it has not exited within the grace period, or on a second Ctrl-C.
+    """
+
+    def __init__(self, grace: float = _CANCEL_GRACE_SECONDS) -> None:
+        self.grace = grace
+        self.pid: int | None = None
+        self.requested_at: float | None = None
+        self.force = False
+
+    @property
+    def requested(self) -> bool:
+        """True once the user asked to stop the run."""
+        return self.requested_at is not None
+
+    def request(self) -> None:
+        """First call: SIGINT to ansible-playbook. Later calls: kill it now."""
+        if self.requested_at is not None:
+            self.force = True
+            return
+        self.requested_at = time.monotonic()
+        pid = self.pid
+        try:
+            # pexpect starts ansible-playbook as a session leader; anything else means the
+            # pid is not (or no longer) ansible-playbook's.
+            if pid is None or os.getsid(pid) != pid:
+                self.force = True
+                return
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            self.force = True
+
+    def __call__(self) -> bool:
+        if self.requested_at is None:
+            return False
+        return self.force or time.monotonic() - self.requested_at > self.grace
+
+
 class _EventSink:
     """ansible-runner's event handler: appends to the log, then queues the event."""
 
-    def __init__(self, log: TextIO, events: queue.Queue[Event]) -> None:
+    def __init__(self, log: TextIO, events: queue.Queue[Event], canceller: _Canceller) -> None:
         self._log = log
         self._events = events
+        self._canceller = canceller
         self.stats: Mapping[str, Any] | None = None
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        if self._canceller.pid is None and isinstance(event.get("pid"), int):
+            # Events are emitted by the callback plugin inside ansible-playbook itself.
+            self._canceller.pid = event["pid"]
         text = event.get("stdout")
         if text:
             self._log.write(text + "\n")
@@ -167,7 +219,7 @@ def run_playbook(
     """Run ``playbook`` against ``inventory`` and feed every event to ``on_event``.
 
     ``on_start(run_dir)`` is called once the run directory exists, before Ansible starts.
-    Ctrl-C (KeyboardInterrupt) during the run cancels it: ansible-playbook is killed and the
+    Ctrl-C (KeyboardInterrupt) during the run stops it (see :class:`_Canceller`) and the
     result has ``canceled=True``; it is not re-raised. Raises BadInput when the playbook,
     inventory or vault password file does not exist, ClusterctlError when ansible-runner
     cannot start the run. An exception from ``on_event`` cancels the run and propagates.
@@ -187,7 +239,7 @@ def run_playbook(
         on_start(run_dir)
 
     events: queue.Queue[Event] = queue.Queue()
-    cancel = threading.Event()
+    canceller = _Canceller()
     outcome: dict[str, Any] = {}
     started = time.monotonic()
 
@@ -197,7 +249,7 @@ def run_playbook(
             f" limit={limit} tags={tags} skip_tags={skip_tags} check={check} diff={diff}\n"
         )
         log.flush()
-        sink = _EventSink(log, events)
+        sink = _EventSink(log, events, canceller)
 
         def work() -> None:
             try:
@@ -218,7 +270,7 @@ def run_playbook(
                     suppress_env_files=True,
                     quiet=True,
                     event_handler=sink,
-                    cancel_callback=cancel.is_set,
+                    cancel_callback=canceller,
                 )
                 outcome["runner"] = runner
             except Exception as exc:  # reported on the caller's thread below
@@ -226,7 +278,7 @@ def run_playbook(
 
         thread = threading.Thread(target=work, name="ansible-runner", daemon=True)
         thread.start()
-        _drain(thread, events, cancel, on_event)
+        _drain(thread, events, canceller, on_event)
         thread.join()
 
         if "error" in outcome:
@@ -240,7 +292,7 @@ def run_playbook(
     return RunResult(
         rc=int(runner.rc),
         status=str(runner.status),
-        canceled=runner.status == "canceled",
+        canceled=canceller.requested,
         run_dir=run_dir,
         log_path=log_path,
         artifact_dir=Path(runner.config.artifact_dir),
@@ -252,14 +304,14 @@ def run_playbook(
 def _drain(
     thread: threading.Thread,
     events: queue.Queue[Event],
-    cancel: threading.Event,
+    canceller: _Canceller,
     on_event: Callable[[Event], None],
 ) -> None:
     """Feed queued events to ``on_event`` until the runner thread ends and the queue is empty.
 
-    KeyboardInterrupt sets the cancel flag and keeps draining (a second Ctrl-C does the
-    same), so the view still sees the events Ansible wrote before it was killed. Any other
-    exception cancels the run, waits for it to stop and propagates.
+    KeyboardInterrupt asks the canceller to stop the run (a second one forces it) and keeps
+    draining, so the view still sees the events Ansible wrote before it stopped. Any other
+    exception forces a cancel, waits for the run to stop and propagates.
     """
     while True:
         try:
@@ -271,8 +323,9 @@ def _drain(
                 continue
             on_event(event)
         except KeyboardInterrupt:
-            cancel.set()
+            canceller.request()
         except BaseException:
-            cancel.set()
+            canceller.request()
+            canceller.force = True
             thread.join()
             raise
