@@ -8,7 +8,7 @@ from test_edge_support import FakePost, fixture
 from clusterctl.edge import DestinationState, EdgeManagementError, client_for
 from clusterctl.edge.kamailio import KamailioClient
 
-A, I, P = DestinationState.ACTIVE, DestinationState.INACTIVE, DestinationState.PROBING
+ACT, INACT, PROB = DestinationState.ACTIVE, DestinationState.INACTIVE, DestinationState.PROBING
 D15097, D15098, D15099 = "sip:127.0.0.1:15097", "sip:127.0.0.1:15098", "sip:127.0.0.1:15099"
 
 
@@ -34,22 +34,22 @@ def test_version() -> None:
 
 def test_startup_destinations_are_active_unprobed() -> None:
     assert listing("dispatcher_list_startup.json") == {
-        D15097: (2, A, "AX", True, False, False),
-        D15099: (1, A, "AX", True, False, False),
-        D15098: (1, A, "AX", True, False, False),
+        D15097: (2, ACT, "AX", True, False, False),
+        D15099: (1, ACT, "AX", True, False, False),
+        D15098: (1, ACT, "AX", True, False, False),
     }
 
 
 def test_first_failed_ping_is_trying_still_selectable() -> None:
     got = listing("dispatcher_list_first_failed_ping.json")
-    assert set(got.values()) == {(2, A, "TP", True, True, True), (1, A, "TP", True, True, True)}
+    assert set(got.values()) == {(2, ACT, "TP", True, True, True), (1, ACT, "TP", True, True, True)}
     assert len(got) == 3
 
 
 def test_dead_destinations_are_inactive_probing() -> None:
     got = listing("dispatcher_list_dead_dests_probing.json")
-    assert got[D15099] == (1, I, "IP", False, False, True)
-    assert got[D15097] == (2, I, "IP", False, False, True)
+    assert got[D15099] == (1, INACT, "IP", False, False, True)
+    assert got[D15097] == (2, INACT, "IP", False, False, True)
     # full and short modes carry the same state in 5.6.3
     assert listing("dispatcher_list_full.json") == got
     assert listing("dispatcher_list_short.json") == got
@@ -57,16 +57,23 @@ def test_dead_destinations_are_inactive_probing() -> None:
 
 def test_probing_recovery() -> None:
     got = listing("dispatcher_list_15097_recovered.json")
-    assert got[D15097] == (2, A, "AP", True, False, True)
-    assert got[D15099] == (1, I, "IP", False, False, True)
+    assert got[D15097] == (2, ACT, "AP", True, False, True)
+    assert got[D15099] == (1, INACT, "IP", False, False, True)
 
 
 def test_states_after_set_state() -> None:
-    assert listing("dispatcher_list_after_set_ix.json")[D15097] == (2, I, "IX", False, False, False)
-    assert listing("dispatcher_list_after_set_ap.json")[D15097] == (2, A, "AP", True, False, True)
+    assert listing("dispatcher_list_after_set_ix.json")[D15097] == (
+        2,
+        INACT,
+        "IX",
+        False,
+        False,
+        False,
+    )
+    assert listing("dispatcher_list_after_set_ap.json")[D15097] == (2, ACT, "AP", True, False, True)
     after_dx = listing("dispatcher_list_after_set_dx.json")
-    assert after_dx[D15098] == (1, I, "DX", False, False, False)
-    assert after_dx[D15099] == (1, I, "IP", False, False, True)
+    assert after_dx[D15098] == (1, INACT, "DX", False, False, False)
+    assert after_dx[D15099] == (1, INACT, "IP", False, False, True)
 
 
 def test_reload_resets_states() -> None:
@@ -76,9 +83,11 @@ def test_reload_resets_states() -> None:
     assert {v[2] for v in listing("dispatcher_list_after_reload.json").values()} == {"AX"}
 
 
-@pytest.mark.parametrize(("state", "letters"), [(A, "ap"), (I, "dx"), (P, "ip")])
+@pytest.mark.parametrize(("state", "letters"), [(ACT, "ap"), (INACT, "dx"), (PROB, "ip")])
 def test_set_state_request(state: DestinationState, letters: str) -> None:
-    fake = FakePost().queue("dispatcher.set_state", fixture("kamailio", "dispatcher_set_state_dx.json"))
+    fake = FakePost().queue(
+        "dispatcher.set_state", fixture("kamailio", "dispatcher_set_state_dx.json")
+    )
     kam(fake).set_destination_state(1, D15098, state)
     assert fake.sent[0].request["params"] == [letters, 1, D15098]
 
@@ -90,7 +99,7 @@ def test_set_state_of_unknown_destination_fails_in_one_line() -> None:
         status=500,
     )
     with pytest.raises(EdgeManagementError) as err:
-        kam(fake).set_destination_state(2, "sip:127.0.0.1:15111", P)
+        kam(fake).set_destination_state(2, "sip:127.0.0.1:15111", PROB)
     assert err.value.message == (
         "kamailio management at 127.0.0.1:15080/RPC: dispatcher.set_state: "
         "JSON-RPC error 500: State Update Failed"
@@ -103,7 +112,7 @@ def test_method_not_found() -> None:
     fake = FakePost().queue(
         "dispatcher.list", fixture("kamailio", "error_method_not_found.json"), status=500
     )
-    with pytest.raises(EdgeManagementError, match="dispatcher.list: JSON-RPC error 500: Method"):
+    with pytest.raises(EdgeManagementError, match=r"dispatcher\.list: JSON-RPC error 500: Method"):
         kam(fake).dispatcher_sets()
 
 
@@ -159,7 +168,9 @@ def test_statistics_names_skip_unknown() -> None:
 
 
 def test_statistics_all_and_multi_group() -> None:
-    fake = FakePost().queue("stats.get_statistics", fixture("kamailio", "stats_get_statistics_all.json"))
+    fake = FakePost().queue(
+        "stats.get_statistics", fixture("kamailio", "stats_get_statistics_all.json")
+    )
     fake.queue("stats.get_statistics", fixture("kamailio", "stats_get_statistics_multi_group.json"))
     client = kam(fake)
     every = client.statistics("all")

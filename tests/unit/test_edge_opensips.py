@@ -10,7 +10,7 @@ from test_edge_support import FakePost, fixture
 from clusterctl.edge import DestinationState, EdgeManagementError, client_for
 from clusterctl.edge.opensips import OpenSIPSClient
 
-A, I, P = DestinationState.ACTIVE, DestinationState.INACTIVE, DestinationState.PROBING
+ACT, INACT, PROB = DestinationState.ACTIVE, DestinationState.INACTIVE, DestinationState.PROBING
 
 
 def os_client(fake: FakePost, **kw: object) -> OpenSIPSClient:
@@ -42,7 +42,12 @@ def test_ds_list_parses_sets_in_engine_order() -> None:
     assert [(s.id, s.partition) for s in sets] == [(2, "default"), (1, "default")]
     dest = sets[1].destinations[0]
     assert dest.uri == "sip:127.0.0.1:5099"
-    assert (dest.state, dest.raw_state, dest.selectable, dest.probing) == (A, "Active", True, False)
+    assert (dest.state, dest.raw_state, dest.selectable, dest.probing) == (
+        ACT,
+        "Active",
+        True,
+        False,
+    )
 
 
 def test_set_inactive_then_active_round_trip() -> None:
@@ -53,13 +58,13 @@ def test_set_inactive_then_active_round_trip() -> None:
     fake.queue("ds_list", fixture("opensips", "ds_list_after_set_a.json"))
     client = os_client(fake)
 
-    client.set_destination_state(1, "sip:127.0.0.1:5099", I)
+    client.set_destination_state(1, "sip:127.0.0.1:5099", INACT)
     assert states(client) == {
-        (2, "sip:127.0.0.1:5098"): (A, "Active", True),
-        (1, "sip:127.0.0.1:5099"): (I, "Inactive", False),
+        (2, "sip:127.0.0.1:5098"): (ACT, "Active", True),
+        (1, "sip:127.0.0.1:5099"): (INACT, "Inactive", False),
     }
-    client.set_destination_state(1, "sip:127.0.0.1:5099", A)
-    assert states(client)[(1, "sip:127.0.0.1:5099")] == (A, "Active", True)
+    client.set_destination_state(1, "sip:127.0.0.1:5099", ACT)
+    assert states(client)[(1, "sip:127.0.0.1:5099")] == (ACT, "Active", True)
 
     set_calls = [s.request for s in fake.sent if s.request["method"] == "ds_set_state"]
     assert [c["params"] for c in set_calls] == [
@@ -72,7 +77,7 @@ def test_set_inactive_then_active_round_trip() -> None:
 
 def test_set_probing_sends_p() -> None:
     fake = with_which(FakePost()).queue("ds_set_state", fixture("opensips", "ds_set_state_i.json"))
-    os_client(fake).set_destination_state(1, "sip:127.0.0.1:5090", P)
+    os_client(fake).set_destination_state(1, "sip:127.0.0.1:5090", PROB)
     assert fake.sent[-1].request["params"]["state"] == "p"
 
 
@@ -83,7 +88,7 @@ def test_dead_destinations_are_probing_and_not_selectable() -> None:
     sets = os_client(fake).dispatcher_sets()
     dests = [d for s in sets for d in s.destinations]
     assert len(dests) == 2
-    assert all(d.state is P and d.probing and not d.selectable for d in dests)
+    assert all(d.state is PROB and d.probing and not d.selectable for d in dests)
 
 
 def test_probing_recovery_re_includes_only_the_answering_destination() -> None:
@@ -92,10 +97,10 @@ def test_probing_recovery_re_includes_only_the_answering_destination() -> None:
     fake.queue("ds_list", fixture("opensips", "ds_list_5090_after_probe_recovery.json"))
     client = os_client(fake)
     before, after = states(client), states(client)
-    assert before[(1, "sip:127.0.0.1:5090")] == (P, "Probing", False)
-    assert after[(1, "sip:127.0.0.1:5090")] == (A, "Active", True)
-    assert after[(1, "sip:127.0.0.1:5099")] == (P, "Probing", False)
-    assert after[(2, "sip:127.0.0.1:5098")] == (P, "Probing", False)
+    assert before[(1, "sip:127.0.0.1:5090")] == (PROB, "Probing", False)
+    assert after[(1, "sip:127.0.0.1:5090")] == (ACT, "Active", True)
+    assert after[(1, "sip:127.0.0.1:5099")] == (PROB, "Probing", False)
+    assert after[(2, "sip:127.0.0.1:5098")] == (PROB, "Probing", False)
 
 
 def test_ds_list_full_parses_too() -> None:
@@ -166,7 +171,7 @@ def test_opensips_4_names_are_used_when_which_lists_them() -> None:
     fake.queue("statistics:get", b'{"jsonrpc":"2.0","result":{"usrloc:registered_users":1},"id":1}')
     client = os_client(fake)
     assert len(client.dispatcher_sets()) == 2
-    client.set_destination_state(2, "sip:127.0.0.1:5098", I)
+    client.set_destination_state(2, "sip:127.0.0.1:5098", INACT)
     assert client.registrations()[0].aor == "1000"
     assert client.statistics("usrloc:") == {"usrloc:registered_users": 1}
     assert fake.methods() == [
@@ -180,7 +185,9 @@ def test_opensips_4_names_are_used_when_which_lists_them() -> None:
 
 def test_statistics_request_and_reply() -> None:
     # get_statistics answers an object of "module:name" -> number (statistics.c mi_get_stats).
-    reply = b'{"jsonrpc":"2.0","result":{"usrloc:registered_users":1,"shmem:used_size":2048},"id":1}'
+    reply = (
+        b'{"jsonrpc":"2.0","result":{"usrloc:registered_users":1,"shmem:used_size":2048},"id":1}'
+    )
     fake = with_which(FakePost()).queue("get_statistics", reply)
     stats = os_client(fake).statistics(["usrloc:", "shmem:used_size"])
     assert stats == {"usrloc:registered_users": 1, "shmem:used_size": 2048}
@@ -197,7 +204,7 @@ def test_other_json_rpc_errors_are_raised() -> None:
     reply = b'{"jsonrpc":"2.0","error":{"code":500,"message":"Bad state value"},"id":1}'
     fake = with_which(FakePost()).queue("ds_set_state", reply)
     with pytest.raises(EdgeManagementError) as err:
-        os_client(fake).set_destination_state(1, "sip:x", A)
+        os_client(fake).set_destination_state(1, "sip:x", ACT)
     assert err.value.rpc_code == 500
     assert err.value.message == (
         "opensips management at 10.9.8.7:8888/mi: ds_set_state: JSON-RPC error 500: Bad state value"

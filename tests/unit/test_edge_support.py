@@ -57,5 +57,3 @@ class FakePost:
 
     def methods(self) -> list[str]:
         return [s.request["method"] for s in self.sent]
-
-
