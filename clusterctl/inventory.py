@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,23 @@ from clusterctl.errors import BadInput
 from clusterctl.model import Cluster, build_cluster, origin_of
 
 # Fail on inventories Ansible cannot parse instead of warning and carrying on with no hosts.
-_STRICT_INVENTORY_ENV = {
-    "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
-    "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
-}
+# Set on Ansible's constants for the load itself: Ansible reads its configuration once, when it
+# is first imported, so environment variables set after any earlier import would not count.
+_STRICT_INVENTORY = ("INVENTORY_UNPARSED_IS_FAILED", "INVENTORY_ANY_UNPARSED_IS_FAILED")
+
+
+@contextlib.contextmanager
+def _strict_inventory() -> Iterator[None]:
+    from ansible import constants  # noqa: PLC0415
+
+    saved = {name: getattr(constants, name) for name in _STRICT_INVENTORY}
+    try:
+        for name in _STRICT_INVENTORY:
+            setattr(constants, name, True)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(constants, name, value)
 
 
 _ORIGIN = re.compile(r"Origin: (/[^\s>]+:\d+(?::\d+)?)")
@@ -48,6 +62,35 @@ def _one_line(exc: Exception, warnings: str) -> str:
     return f"{where}: {first}" if where and where not in first else first
 
 
+def _set_vault_secrets(loader: Any, vault_file: str) -> None:
+    """Give ``loader`` the password in ``vault_file``; raises AnsibleError when unreadable.
+
+    ansible-core >= 2.19 also keeps one process-wide vault context that may be set only once:
+    a second load in the same process (validate, then deploy or a drill) updates it instead.
+    """
+    from ansible.cli import CLI  # noqa: PLC0415
+
+    try:
+        from ansible.parsing.vault import VaultSecretsContext  # noqa: PLC0415
+    except ImportError:  # ansible-core < 2.19: no process-wide context
+        context = None
+        secrets = CLI.setup_vault_secrets(
+            loader, vault_ids=[], vault_password_files=[vault_file], ask_vault_pass=False
+        )
+    else:
+        context = VaultSecretsContext.current(optional=True)
+        secrets = CLI.setup_vault_secrets(
+            loader,
+            vault_ids=[],
+            vault_password_files=[vault_file],
+            ask_vault_pass=False,
+            initialize_context=context is None,
+        )
+    if context is not None:
+        context.secrets = secrets
+    loader.set_vault_secrets(secrets)
+
+
 def read_inventory(
     source: str, vault_password_file: str | None = None
 ) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
@@ -58,14 +101,11 @@ def read_inventory(
     """
     if not Path(source).exists():
         raise BadInput(f"inventory {source}: no such file or directory")
-    for key, value in _STRICT_INVENTORY_ENV.items():
-        os.environ.setdefault(key, value)
     vault_file = vault_password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
     if vault_file and not Path(vault_file).is_file():
         raise BadInput(f"vault password file {vault_file}: no such file")
 
     # Imported here: importing Ansible is slow and reads configuration at import time.
-    from ansible.cli import CLI  # noqa: PLC0415
     from ansible.errors import AnsibleError  # noqa: PLC0415
     from ansible.inventory.manager import InventoryManager  # noqa: PLC0415
     from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
@@ -76,12 +116,9 @@ def read_inventory(
     # instead of spilling them on the terminal.
     captured = io.StringIO()
     try:
-        with contextlib.redirect_stderr(captured):
+        with contextlib.redirect_stderr(captured), _strict_inventory():
             if vault_file:
-                secrets = CLI.setup_vault_secrets(
-                    loader, vault_ids=[], vault_password_files=[vault_file], ask_vault_pass=False
-                )
-                loader.set_vault_secrets(secrets)
+                _set_vault_secrets(loader, vault_file)
             inventory = InventoryManager(loader=loader, sources=[source])
             variables = VariableManager(loader=loader, inventory=inventory)
             groups = {

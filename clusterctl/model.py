@@ -293,8 +293,17 @@ def _did_you_mean(key: str, candidates: tuple[str, ...]) -> str:
     return f"known keys: {', '.join(candidates)}" if candidates else "remove it"
 
 
-# Variables Ansible and clusterctl set that are not cluster settings.
-_NOT_SETTINGS_PREFIXES = ("ansible_", "inventory_", "group_names", "groups", "omit", "playbook_")
+# Variables Ansible and clusterctl set that are not cluster settings. ``vault_`` is Ansible's
+# convention for the vaulted values settings refer to (``db_root_password: "{{ vault_... }}"``).
+_NOT_SETTINGS_PREFIXES = (
+    "ansible_",
+    "inventory_",
+    "group_names",
+    "groups",
+    "omit",
+    "playbook_",
+    "vault_",
+)
 _HOST_KEYS = ("shard",)
 
 
