@@ -154,3 +154,134 @@ def deploy(
 # --- lab ------------------------------------------------------------------------------------
 
 # --- status / drill -------------------------------------------------------------------------
+
+
+def _console() -> Any:
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console()
+
+
+@main.command()
+@inventory_option
+@click.option("--format", "fmt", type=click.Choice(["pretty", "json"]), default="pretty",
+              show_default=True)
+@click.option("--watch", is_flag=True, help="Refresh every 2 s until Ctrl-C.")
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | None) -> None:
+    """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations."""
+    from clusterctl import status as cluster_status  # noqa: PLC0415
+    from clusterctl.drills import live  # noqa: PLC0415
+    from clusterctl.edge import client_for  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    backend = live.faults_for(cluster)
+
+    def read() -> cluster_status.ClusterStatus:
+        return cluster_status.gather(
+            cluster,
+            lambda address: client_for(cluster.settings.edge_engine, address),
+            lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
+        )
+
+    if fmt == "json":
+        click.echo(cluster_status.to_json(read()), nl=False)
+        return
+    console = _console()
+    if not watch:
+        cluster_status.print_status(console, read())
+        return
+    import time  # noqa: PLC0415
+
+    from rich.live import Live  # noqa: PLC0415
+
+    with Live(cluster_status.render(read()), console=console) as view:
+        try:
+            while True:
+                time.sleep(2.0)
+                view.update(cluster_status.render(read()))
+        except KeyboardInterrupt:
+            return
+
+
+@main.group()
+def drill() -> None:
+    """Failover drills: inject a fault, measure the cluster's reaction, restore."""
+
+
+def _drill_options(func: F) -> F:
+    for option in reversed([
+        inventory_option,
+        click.option("--runs", type=click.IntRange(1, 100), default=1, show_default=True,
+                     help="Runs in a row (each with its own fault and restore)."),
+        click.option("--yes", is_flag=True, help="Do not ask for confirmation (non-lab)."),
+        click.option("--dry-run", is_flag=True, help="Print what would be done to which host."),
+        click.option("--format", "fmt", type=click.Choice(["pretty", "json", "junit"]),
+                     default="pretty", show_default=True, help="What to print at the end."),
+        click.option("--vault-password-file", type=click.Path(path_type=str), default=None),
+    ]):
+        func = option(func)
+    return func
+
+
+def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
+    from clusterctl import paths  # noqa: PLC0415
+    from clusterctl.drills import command, report  # noqa: PLC0415
+    from clusterctl.drills.report.junit import to_junit  # noqa: PLC0415
+    from clusterctl.drills.report.terminal import print_report  # noqa: PLC0415
+
+    if opts["dry_run"]:
+        for line in command.dry_run_lines(built):
+            click.echo(line)
+        return
+    if not cluster.is_lab and not opts["yes"]:
+        click.confirm(
+            f"inject real faults into cluster {cluster.settings.cluster_name} "
+            "(not a lab inventory)?",
+            abort=True,
+        )
+    params = {k: v for k, v in opts.items() if k not in ("dry_run", "yes", "fmt")}
+    done, where = command.run_and_report(cluster, built, opts["runs"], params, paths.runs_dir())
+    if opts["fmt"] == "json":
+        click.echo(report.to_json(done), nl=False)
+    elif opts["fmt"] == "junit":
+        click.echo(to_junit(done), nl=False)
+    else:
+        print_report(_console(), done)
+    click.echo(f"reports: {where}", err=opts["fmt"] != "pretty")
+    if done.verdict == "aborted":
+        raise ClusterctlError(f"drill aborted (Ctrl-C); reports: {where}", command.EXIT_ABORTED)
+    if done.verdict != "pass":
+        raise ClusterctlError(f"drill {built.name} failed; reports: {where}")
+
+
+@drill.command("failover")
+@_drill_options
+@click.option("--target", required=True, metavar="HOST", help="The feature server to fail.")
+@click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
+              show_default=True)
+def drill_failover(inventory: str, target: str, fault: str, vault_password_file: str | None,
+                   **opts: Any) -> None:
+    """A feature server fails: detection, failed calls, re-inclusion, flaps."""
+    from clusterctl.drills import command  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    built = command.failover_drill(cluster, target, fault)
+    _run_drill(cluster, built, {**opts, "target": target, "fault": fault})
+
+
+@drill.command("vip")
+@_drill_options
+@click.option("--fault", type=click.Choice(["kill", "stop-keepalived", "freeze", "netcut"]),
+              default="kill", show_default=True)
+def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
+              **opts: Any) -> None:
+    """The active edge node fails: VIP takeover, registrations, BYE, split brain."""
+    from clusterctl.drills import command  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    built = command.vip_drill(cluster, fault)
+    _run_drill(cluster, built, {**opts, "fault": fault})

@@ -1,0 +1,231 @@
+"""``drill failover``: a feature server fails; the edge must exclude it and take it back.
+
+Measured: detection time (fault -> the dispatcher stops selecting the target), which
+mechanism excluded it (a failed call, or probing), re-inclusion time after restore, state
+flaps, failed calls and post-dial delay in the fault window, and which server answered each
+call before, during and after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from clusterctl.drills import analysis
+from clusterctl.drills.live import Probes, wait_until
+from clusterctl.drills.observe import CallRecord, Observations
+from clusterctl.drills.runner import Check, Drill
+from clusterctl.drills.thresholds import Limit, Thresholds
+from clusterctl.model import Cluster
+
+FAULTS = ("stop", "kill", "freeze", "netcut")
+# A detection poll lags the edge's own decision by up to one poll interval; a failed INVITE
+# "caused" the exclusion when the exclusion was seen within this long after its timeout fired.
+MECHANISM_TOLERANCE_S = 0.5
+# Traffic kept flowing after detection, so calls in the exclusion window are counted too.
+WINDOW_AFTER_DETECTION_S = 3.0
+
+
+@dataclass(frozen=True)
+class FailoverTimes:
+    """The instants a failover drill is measured between (absolute times, None: not seen)."""
+
+    fault: float
+    excluded: float | None
+    restore: float | None
+    reincluded: float | None
+
+
+def times_of(obs: Observations, target: str) -> FailoverTimes:
+    """Fault, exclusion, restore and re-inclusion of ``target`` in ``obs``.
+
+    Re-inclusion is measured from ``answers`` (the target replied to a probe-host OPTIONS
+    again) when the stream has it, else from ``restore``.
+    """
+    series = analysis.selectable_series(obs.dest, target)
+    fault = obs.marks["fault"]
+    excluded = analysis.first_change(series, fault, to=False)
+    back_from = obs.marks.get("answers", obs.marks.get("restore"))
+    reincluded = None
+    if back_from is not None and excluded is not None:
+        reincluded = analysis.first_change(series, max(back_from, excluded), to=True)
+    return FailoverTimes(fault, excluded, back_from, reincluded)
+
+
+def first_choice(cluster: Cluster, call: CallRecord, target: str) -> bool:
+    """Whether the edge would have sent ``call`` to ``target`` first (its tenant's primary)."""
+    tenant = next((t for t in cluster.settings.tenants if t.id == call.tenant), None)
+    if tenant is None:
+        return False
+    shard = cluster.settings.shards.get(tenant.shard)
+    return shard is not None and shard.primary == target
+
+
+def mechanism(
+    obs: Observations, cluster: Cluster, target: str, times: FailoverTimes
+) -> tuple[str | None, CallRecord | None]:
+    """("failed call", the call) or ("probing", None); (None, None) when never excluded.
+
+    A call placed after the fault whose first choice was the target and whose INVITE timeout
+    (``invite_timeout``) ran out no later than the exclusion was seen is what marked it.
+    """
+    if times.excluded is None:
+        return None, None
+    timeout = cluster.settings.dispatcher.invite_timeout
+    for call in analysis.calls_between(obs.calls, times.fault, times.excluded):
+        if not first_choice(cluster, call, target) or call.answered_by == target:
+            continue
+        if call.start + timeout <= times.excluded + MECHANISM_TOLERANCE_S:
+            return "failed call", call
+    return "probing", None
+
+
+def analyze(
+    obs: Observations, cluster: Cluster, target: str, limits: Thresholds
+) -> tuple[list[Check], dict[str, Any]]:
+    """Checks and facts of one failover run (pure: replayable on recorded streams)."""
+    times = times_of(obs, target)
+    how, by_call = mechanism(obs, cluster, target, times)
+    window_end = times.reincluded or max(
+        [c.start for c in obs.calls] + [s.t for s in obs.dest] + [times.fault]
+    ) + 1e-9
+    in_window = analysis.calls_between(obs.calls, times.fault, window_end)
+    traffic_hit = any(first_choice(cluster, c, target) for c in in_window)
+    detect_limit = limits.detection_traffic_s if traffic_hit else limits.detection_idle_s
+    series = analysis.selectable_series(obs.dest, target)
+    changes = analysis.transitions(series)
+    expected = (times.excluded is not None) + (times.reincluded is not None)
+    others = analysis.hosts_excluded(obs.dest, but=target)
+    pdds = [c.pdd for c in in_window if c.pdd is not None]
+    checks = [
+        Check(
+            "detection (under traffic)" if traffic_hit else "detection (idle)",
+            _delta(times.excluded, times.fault), detect_limit, "s",
+            note=f"excluded by {how}" if how else "never excluded",
+        ),
+        Check("re-inclusion", _delta(times.reincluded, times.restore), limits.reinclusion_s,
+              "s", note="from the target answering again" if "answers" in obs.marks
+              else "from restore"),
+        Check("state flaps", float(len(changes) - expected), limits.max_flaps, ""),
+        Check("healthy destinations excluded", float(len(others)),
+              Limit(0, "0", "computed"), "", note=", ".join(others)),
+    ]
+    if obs.meta.get("traffic", True):
+        checks += [
+            Check("failed calls in window", float(sum(not c.ok for c in in_window)),
+                  limits.max_failed_calls, "", note=f"{len(in_window)} calls in window"),
+            Check("post-dial delay p99", analysis.percentile(pdds, 99), limits.pdd_p99_s, "s",
+                  note=f"p50 {_fmt(analysis.percentile(pdds, 50))} s, "
+                       f"p95 {_fmt(analysis.percentile(pdds, 95))} s"),
+        ]
+    facts: dict[str, Any] = {
+        "target": target,
+        "mechanism": how,
+        "marked_by_call": by_call.call_id if by_call else None,
+        "times": {k: v for k, v in vars(times).items()},
+        "transitions": [{"t": t, "selectable": v} for t, v in changes],
+        "answered_by": {
+            "before": analysis.answered_by(analysis.calls_between(obs.calls, 0, times.fault)),
+            "during": analysis.answered_by(in_window),
+            "after": analysis.answered_by(analysis.calls_between(obs.calls, window_end, 1e18)),
+        },
+        "pdd": {p: analysis.percentile(pdds, p) for p in (50, 95, 99)},
+        "poll_errors": len(obs.errors),
+    }
+    return checks, facts
+
+
+def _delta(end: float | None, start: float | None) -> float | None:
+    return None if end is None or start is None else round(end - start, 3)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+class FailoverDrill(Drill):
+    """Kill/stop/freeze/cut off one feature server and watch the edge react."""
+
+    name = "failover"
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        target: str,
+        fault: str,
+        probes: Probes,
+        limits: Thresholds,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cluster = cluster
+        self.target = target
+        self.fault = fault
+        self.probes = probes
+        self.limits = limits
+        self.clock = clock
+
+    def plan(self) -> list[tuple[str, str]]:
+        edge = ", ".join(self.cluster.members("sip_edge"))
+        probe = self.probes.traffic_host or "(no probe host: no traffic)"
+        return [
+            (edge, "poll the dispatcher over the management interface at "
+                   f"{1 / self.probes.poll_interval:g} Hz"),
+            (probe, "send background calls as registered test users"),
+            (self.target, f"{self.fault}: {self.probes.describe_fault(self.target, self.fault)}"),
+            (self.target, f"restore: {self.probes.describe_restore(self.target, self.fault)}"),
+        ]
+
+    def steady_state(self) -> list[str]:
+        problems = self.probes.edge_problems()
+        sets = self.probes.last_sets
+        if not problems and not any(
+            d.host == self.target for d in sets
+        ):
+            problems.append(f"{self.target} is in no dispatcher set of the active edge node")
+        problems += [
+            f"destination {d.uri} ({d.host or 'unknown host'}) is not selectable "
+            f"(state {d.raw_state})"
+            for d in sets if not d.selectable
+        ]
+        return problems
+
+    def start_observing(self, obs: Observations) -> None:
+        obs.meta.update(drill=self.name, target=self.target, fault=self.fault,
+                        engine=self.cluster.settings.edge_engine,
+                        traffic=self.probes.traffic_host is not None)
+        self.probes.start(obs)
+
+    def stop_observing(self, obs: Observations) -> None:
+        self.probes.stop(obs)
+
+    def inject(self, obs: Observations) -> None:
+        obs.mark("fault", self.probes.faults.inject(self.target, self.fault))
+
+    def await_effect(self, obs: Observations) -> None:
+        limit = max(self.limits.detection_idle_s.value, self.limits.detection_traffic_s.value)
+        excluded = wait_until(
+            lambda: times_of(obs, self.target).excluded is not None,
+            timeout=2 * limit + 2, clock=self.clock,
+        )
+        if excluded:
+            time.sleep(WINDOW_AFTER_DETECTION_S)
+
+    def restore(self, obs: Observations) -> None:
+        obs.mark("restore", self.probes.faults.restore(self.target, self.fault))
+        answered = self.probes.wait_answers(self.target, timeout=30.0)
+        if answered is not None:
+            obs.mark("answers", answered)
+
+    def await_recovery(self, obs: Observations) -> None:
+        wait_until(
+            lambda: times_of(obs, self.target).reincluded is not None,
+            timeout=self.cluster.settings.dispatcher.ping_interval * 2 + 5, clock=self.clock,
+        )
+        # A few seconds after re-inclusion show calls returning to the primary ("after").
+        time.sleep(WINDOW_AFTER_DETECTION_S)
+
+    def analyze(self, obs: Observations) -> tuple[list[Check], dict[str, Any]]:
+        return analyze(obs, self.cluster, self.target, self.limits)

@@ -1,0 +1,153 @@
+"""``drill vip``: the active edge node fails; the backup must take the VIP over.
+
+Measured: takeover time (fault -> the backup alone holds the VIP), split brain (two owners for
+longer than 2 x advert_int), registrations before and after (none lost), and whether calls
+established before the fault can still be torn down with BYE afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from clusterctl.drills import analysis
+from clusterctl.drills.live import Probes, wait_until
+from clusterctl.drills.observe import Observations
+from clusterctl.drills.runner import Check, Drill
+from clusterctl.drills.thresholds import Limit, Thresholds
+from clusterctl.model import Cluster, VrrpInstance
+
+FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
+# Watch this long after takeover: a master coming back too eagerly shows up as a dual owner.
+WATCH_AFTER_TAKEOVER_S = 3.0
+
+
+def analyze(
+    obs: Observations, vrrp: VrrpInstance, old_owner: str, limits: Thresholds
+) -> tuple[list[Check], dict[str, Any]]:
+    """Checks and facts of one VIP run (pure: replayable on recorded streams)."""
+    fault = obs.marks["fault"]
+    own = analysis.vip_ownership(obs.vip, fault, old_owner)
+    before = obs.registrations.get("before")
+    after = obs.registrations.get("after")
+    lost = None if before is None or after is None else float(max(0, before - after))
+    established = [c for c in obs.calls if c.ok and c.start < fault and (c.end or 0) < fault]
+    torn_down = [c for c in established if c.bye_status == 200]
+    bye_ratio = 100.0 * len(torn_down) / len(established) if established else None
+    takeover = None if own.takeover_at is None else round(own.takeover_at - fault, 3)
+    checks = [
+        Check("VIP takeover", takeover, limits.vip_takeover_s, "s",
+              note=f"new owner {own.new_owner}" if own.new_owner else "no takeover seen"),
+        Check("split brain (two owners)", round(own.longest_dual_s, 3), limits.split_brain_s,
+              "s"),
+        Check("registrations lost", lost, Limit(0, "0 (shared location table)", "computed"),
+              "", note=f"before {before}, after {after}"),
+        Check("pre-fault calls torn down with BYE", bye_ratio,
+              Limit(100, "100 %", "computed"), "%", higher_is_worse=False,
+              note=f"{len(torn_down)}/{len(established)}"),
+    ]
+    after_fault = [c for c in obs.calls if c.start >= fault]
+    facts: dict[str, Any] = {
+        "old_owner": old_owner,
+        "new_owner": own.new_owner,
+        "vip": str(vrrp.vip),
+        "advert_int": vrrp.advert_int,
+        "longest_without_owner_s": round(own.longest_none_s, 3),
+        "calls_after_fault": len(after_fault),
+        "failed_calls_after_fault": sum(not c.ok for c in after_fault),
+        "poll_errors": len(obs.errors),
+    }
+    return checks, facts
+
+
+class VipDrill(Drill):
+    """Fail the edge node holding the VIP and watch the backup take it over."""
+
+    name = "vip"
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        fault: str,
+        probes: Probes,
+        limits: Thresholds,
+        registrations_on: Callable[[str], int],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cluster = cluster
+        self.fault = fault
+        self.probes = probes
+        self.limits = limits
+        self.registrations_on = registrations_on
+        self.clock = clock
+        self.vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
+        self.pair = cluster.members(self.vrrp.group)
+        self.owner: str | None = None
+
+    def plan(self) -> list[tuple[str, str]]:
+        owner = self.owner or "(the node holding the VIP at start)"
+        return [
+            (", ".join(self.pair), f"ask {1 / self.probes.poll_interval:g} times a second "
+             f"whether it holds {self.vrrp.vip} (ip -o -4 addr show)"),
+            (self.probes.traffic_host or "(no probe host)",
+             "establish calls through the VIP, tear them down with BYE after the fault"),
+            (owner, f"{self.fault}: {self.probes.describe_fault(owner, self.fault)}"),
+            (owner, f"restore: {self.probes.describe_restore(owner, self.fault)}"),
+        ]
+
+    def steady_state(self) -> list[str]:
+        owners = self.probes.vip_owners(self.pair, str(self.vrrp.vip))
+        if len(owners) != 1:
+            return [f"VIP {self.vrrp.vip} is held by {len(owners)} nodes "
+                    f"({', '.join(owners) or 'none'}), expected exactly one"]
+        self.owner = owners[0]
+        problems = self.probes.edge_problems()
+        try:
+            self.registrations_on(self.owner)
+        except Exception as exc:  # any failure here means "not steady", named
+            problems.append(f"registrations on {self.owner}: {exc}")
+        return problems
+
+    def start_observing(self, obs: Observations) -> None:
+        assert self.owner is not None  # steady_state ran first
+        obs.meta.update(drill=self.name, target=self.owner, fault=self.fault,
+                        engine=self.cluster.settings.edge_engine,
+                        traffic=self.probes.traffic_host is not None)
+        obs.registrations["before"] = self.registrations_on(self.owner)
+        self.probes.start(obs, vip=(self.pair, str(self.vrrp.vip)), dispatcher=False)
+
+    def stop_observing(self, obs: Observations) -> None:
+        self.probes.stop(obs)
+
+    def inject(self, obs: Observations) -> None:
+        assert self.owner is not None
+        obs.mark("fault", self.probes.faults.inject(self.owner, self.fault))
+
+    def await_effect(self, obs: Observations) -> None:
+        assert self.owner is not None
+        owner = self.owner
+
+        def taken_over() -> bool:
+            return analysis.vip_ownership(obs.vip, obs.marks["fault"], owner).new_owner is not None
+
+        if wait_until(taken_over, timeout=2 * self.limits.vip_takeover_s.value + 5,
+                      clock=self.clock):
+            new = analysis.vip_ownership(obs.vip, obs.marks["fault"], owner).new_owner
+            time.sleep(WATCH_AFTER_TAKEOVER_S)
+            if new is not None:
+                obs.registrations["after"] = self.registrations_on(new)
+
+    def restore(self, obs: Observations) -> None:
+        assert self.owner is not None
+        obs.mark("restore", self.probes.faults.restore(self.owner, self.fault))
+
+    def await_recovery(self, obs: Observations) -> None:
+        # Back to exactly one owner (keepalived may or may not preempt back).
+        wait_until(lambda: bool(obs.vip) and len(obs.vip[-1].owners) == 1,
+                   timeout=3 * self.vrrp.advert_int + 5, clock=self.clock)
+        time.sleep(WATCH_AFTER_TAKEOVER_S)
+
+    def analyze(self, obs: Observations) -> tuple[list[Check], dict[str, Any]]:
+        return analyze(obs, self.vrrp, obs.meta.get("target") or self.owner or "", self.limits)

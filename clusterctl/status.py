@@ -1,0 +1,172 @@
+"""``clusterctl status``: one screen with the cluster's live state.
+
+VIP owner, each edge node's engine (reachable, version), the dispatcher sets of the node
+holding the VIP with each destination's state, the shard and tenants behind each set, the
+registration count and, when a reader is given, database health. Every probe is bounded by
+the edge client's timeout; a node that does not answer is shown as such, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from clusterctl.drills.observe import holds_address, host_of_uri
+from clusterctl.edge.base import EdgeClient, EdgeManagementError
+from clusterctl.model import Cluster
+
+
+@dataclass(frozen=True)
+class EdgeNode:
+    """One edge node: is its engine answering, and does it hold the VIP."""
+
+    host: str
+    address: str
+    holds_vip: bool | None
+    version: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Dest:
+    """One destination of a dispatcher set."""
+
+    uri: str
+    host: str | None
+    state: str
+    raw_state: str
+    selectable: bool
+
+
+@dataclass(frozen=True)
+class SetState:
+    """A dispatcher set with the shard and tenants it serves."""
+
+    id: int
+    shard: str | None
+    tenants: list[str]
+    destinations: list[Dest]
+
+
+@dataclass
+class ClusterStatus:
+    """Everything ``status`` shows."""
+
+    cluster: str
+    engine: str
+    vip: str
+    vip_owners: list[str]
+    edges: list[EdgeNode]
+    sets: list[SetState] = field(default_factory=list)
+    registrations: int | None = None
+    database: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def gather(
+    cluster: Cluster,
+    client_for_host: Callable[[str], EdgeClient],
+    ask_addresses: Callable[[str], str],
+    db_health: Callable[[Cluster], dict[str, Any]] | None = None,
+) -> ClusterStatus:
+    """Read the cluster's state; unreachable parts become ``problems``, not exceptions."""
+    settings = cluster.settings
+    vrrp = next(v for v in settings.vrrp_instances if v.group == "sip_edge")
+    status = ClusterStatus(settings.cluster_name, settings.edge_engine, str(vrrp.vip), [], [])
+    clients: dict[str, EdgeClient] = {}
+    for host in cluster.members("sip_edge"):
+        address = str(cluster.hosts[host].address)
+        try:
+            holds: bool | None = holds_address(ask_addresses(host), str(vrrp.vip))
+        except (OSError, RuntimeError) as exc:
+            holds = None
+            status.problems.append(f"{host}: cannot read its addresses: {exc}")
+        client = client_for_host(address)
+        try:
+            version, error = client.version(), None
+            clients[host] = client
+        except EdgeManagementError as exc:
+            version, error = None, exc.message
+            status.problems.append(f"{host}: {exc.message}")
+        status.edges.append(EdgeNode(host, address, holds, version, error))
+        if holds:
+            status.vip_owners.append(host)
+    if len(status.vip_owners) != 1:
+        status.problems.append(
+            f"VIP {vrrp.vip} held by {len(status.vip_owners)} nodes "
+            f"({', '.join(status.vip_owners) or 'none'})"
+        )
+    active = next((clients[h] for h in status.vip_owners if h in clients), None)
+    if active is not None:
+        _read_edge(cluster, active, status)
+    if db_health is not None:
+        status.database = db_health(cluster)
+    return status
+
+
+def _read_edge(cluster: Cluster, client: EdgeClient, status: ClusterStatus) -> None:
+    host_of = host_of_uri({str(h.address): n for n, h in cluster.hosts.items() if h.address})
+    try:
+        sets = client.dispatcher_sets()
+        status.registrations = client.registration_count()
+    except EdgeManagementError as exc:
+        status.problems.append(exc.message)
+        return
+    for ds in sets:
+        dests = [Dest(d.uri, host_of(d.uri), d.state.value, d.raw_state, d.selectable)
+                 for d in ds.destinations]
+        shard = _shard_of(cluster, {d.host for d in dests})
+        tenants = [t.id for t in cluster.settings.tenants if shard and t.shard == shard]
+        status.sets.append(SetState(ds.id, shard, tenants, dests))
+        status.problems += [f"set {ds.id}: {d.uri} ({d.host}) is {d.raw_state}"
+                            for d in dests if not d.selectable]
+
+
+def _shard_of(cluster: Cluster, hosts: set[str | None]) -> str | None:
+    for name, shard in cluster.settings.shards.items():
+        if hosts and hosts <= {shard.primary, shard.secondary}:
+            return name
+    return None
+
+
+def to_json(status: ClusterStatus) -> str:
+    """The status as JSON (``--format json``)."""
+    return json.dumps(asdict(status), indent=2, sort_keys=True) + "\n"
+
+
+def render(status: ClusterStatus) -> Table:
+    """The one-screen view (``--format pretty``)."""
+    table = Table(title=f"cluster {status.cluster} ({status.engine}), VIP {status.vip}: "
+                        f"{', '.join(status.vip_owners) or 'no owner'}", show_lines=True)
+    table.add_column("what")
+    table.add_column("state")
+    for edge in status.edges:
+        state = (f"[green]up[/] {escape(edge.version or '')}" if edge.error is None
+                 else f"[red]down[/] {escape(edge.error)}")
+        vip = {True: " (holds VIP)", False: "", None: " (VIP: unknown)"}[edge.holds_vip]
+        table.add_row(f"edge {edge.host} {edge.address}", state + vip)
+    for ds in status.sets:
+        dests = "\n".join(
+            f"{'[green]' if d.selectable else '[red]'}{escape(d.raw_state)}[/] "
+            f"{escape(d.host or d.uri)}" for d in ds.destinations
+        )
+        table.add_row(f"set {ds.id} shard {ds.shard or '?'}\ntenants: "
+                      f"{escape(', '.join(ds.tenants) or '-')}", dests)
+    table.add_row("registrations",
+                  "unknown" if status.registrations is None else str(status.registrations))
+    if status.database is not None:
+        table.add_row("database", escape(json.dumps(status.database)))
+    for problem in status.problems:
+        table.add_row("[red]problem[/]", escape(problem))
+    return table
+
+
+def print_status(console: Console, status: ClusterStatus) -> None:
+    """Print the pretty view."""
+    console.print(render(status))
