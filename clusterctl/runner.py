@@ -311,7 +311,7 @@ def _drain(
 
     KeyboardInterrupt asks the canceller to stop the run (a second one forces it) and keeps
     draining, so the view still sees the events Ansible wrote before it stopped. Any other
-    exception forces a cancel, waits for the run to stop and propagates.
+    exception stops the run the same way, waits for it to end and propagates.
     """
     while True:
         try:
@@ -326,6 +326,5 @@ def _drain(
             canceller.request()
         except BaseException:
             canceller.request()
-            canceller.force = True
             thread.join()
             raise
