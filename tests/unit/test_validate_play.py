@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from clusterctl.inventory import read_inventory
 from clusterctl.validate import validate_data
 
