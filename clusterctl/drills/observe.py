@@ -285,7 +285,7 @@ class VipWatcher(_Poller):
 # the message (CStat::formatTime(&t, true) in SIPp's source).
 _SIPP_HEADER = re.compile(
     r"^-{10,} \S+\t\S+\t(?P<epoch>\d+\.\d+)\n\S+ (?:control )?message "
-    r"(?P<dir>sent|received) [\[(]\d+[\])] bytes ?:\n\n",
+    r"(?P<dir>sent|received) (?:\(\d+ bytes\):|\[\d+\] bytes :)\n\n",
     re.MULTILINE,
 )
 

@@ -1,0 +1,167 @@
+"""Timing, mechanism and verdict logic of both drills on the streams in tests/fixtures/drills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clusterctl.drills import analysis, failover, vip
+from clusterctl.drills.observe import CallRecord, DestSample, Observations, VipSample, load_jsonl
+from clusterctl.drills.runner import RunResult
+from clusterctl.drills.thresholds import thresholds_for
+from clusterctl.model import build_cluster
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "drills"
+
+
+def cluster(**settings):
+    base = {
+        "cluster_name": "drilltest",
+        "edge_engine": "kamailio",
+        "vrrp_instances": [{"name": "edge", "vip": "10.77.0.10", "prefix": 24, "router_id": 7}],
+        "shards": {"shard1": {"primary": "fs1a", "secondary": "fs1b"}},
+        "tenants": [{"id": "acme", "name": "Acme", "domain": "acme.example.org",
+                     "shard": "shard1"}],
+        **settings,
+    }
+    hosts = {"edge1": "10.77.0.11", "edge2": "10.77.0.12", "fs1a": "10.77.0.21",
+             "fs1b": "10.77.0.22"}
+    groups = {"sip_edge": ["edge1", "edge2"], "feature_servers": ["fs1a", "fs1b"]}
+    hostvars = {h: {**base, "ansible_host": a, **({"shard": "shard1"} if h.startswith("fs")
+                                                  else {})} for h, a in hosts.items()}
+    return build_cluster(groups, hostvars)
+
+
+def by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_idle_freeze_detected_by_probing_within_the_idle_bound():
+    c = cluster()
+    obs = load_jsonl(FIXTURES / "failover_idle_freeze_kamailio.jsonl")
+    checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
+    got = by_name(checks)
+    # TP (first failed ping) is still selected: detection is the IP sample at 1008.4.
+    assert got["detection (idle)"].measured == pytest.approx(5.4)
+    assert got["detection (idle)"].limit.value == 6.5
+    assert got["detection (idle)"].passed
+    assert facts["mechanism"] == "probing"
+    assert got["re-inclusion"].measured == pytest.approx(0.58)
+    assert got["state flaps"].measured == 0
+    assert "failed calls in window" not in got  # no traffic in this stream
+    assert all(c.passed for c in checks)
+
+
+def test_traffic_kill_excluded_by_the_failed_call_and_calls_move_back():
+    c = cluster(edge_engine="opensips")
+    obs = load_jsonl(FIXTURES / "failover_traffic_kill_opensips.jsonl")
+    checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
+    got = by_name(checks)
+    assert got["detection (under traffic)"].measured == pytest.approx(2.2)
+    assert got["detection (under traffic)"].limit.value == 2.5
+    assert facts["mechanism"] == "failed call"
+    assert facts["marked_by_call"] == "c15"  # first call placed after the fault at 1003.0
+    assert got["failed calls in window"].measured == 0
+    assert got["post-dial delay p99"].measured == pytest.approx(2.1)
+    assert facts["answered_by"]["before"] == {"fs1a": 15}
+    assert facts["answered_by"]["during"] == {"fs1b": 38}
+    assert set(facts["answered_by"]["after"]) == {"fs1a"}
+    assert all(c.passed for c in checks)
+
+
+def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
+    c = cluster()
+    obs = load_jsonl(FIXTURES / "failover_flapping_fail.jsonl")
+    checks, _ = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
+    got = by_name(checks)
+    failed = {name for name, check in got.items() if not check.passed}
+    # Detected 6 s after the fault under traffic (limit 2.5 s), never re-included after
+    # restore at 1012 (the last exclusion lasts to 1015): re-inclusion is not observed.
+    assert failed == {"detection (under traffic)", "re-inclusion", "state flaps",
+                      "healthy destinations excluded", "failed calls in window",
+                      "post-dial delay p99"}
+    assert got["detection (under traffic)"].measured == pytest.approx(6.0)
+    assert got["re-inclusion"].measured == pytest.approx(3.0)
+    # Six changes (three exclusions, three re-inclusions), two of them expected.
+    assert got["state flaps"].measured == 6 - 2
+    assert got["healthy destinations excluded"].note == "fs1b"
+    run = RunResult(1, checks=checks)
+    assert run.verdict == "fail"
+
+
+def test_never_excluded_is_a_failure_not_a_pass():
+    c = cluster()
+    obs = Observations(marks={"fault": 10.0, "restore": 20.0})
+    for t in range(30):
+        obs.dest.append(DestSample(float(t), 1, "sip:10.77.0.21", "fs1a", "active", "AP", True))
+    obs.meta["traffic"] = False
+    checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
+    assert facts["mechanism"] is None
+    assert by_name(checks)["detection (idle)"].measured is None
+    assert not by_name(checks)["detection (idle)"].passed
+
+
+def test_a_call_whose_timeout_fires_after_the_exclusion_did_not_cause_it():
+    c = cluster()
+    obs = Observations(marks={"fault": 10.0})
+    for i in range(60):
+        t = 9.0 + i * 0.1
+        obs.dest.append(DestSample(t, 1, "u", "fs1a", "active", "AP", t < 11.0))
+    # Placed at 10.5: its 2 s timeout fires at 12.5, after the 11.0 exclusion.
+    obs.calls.append(CallRecord("late", 10.5, 200, 2.1, "fs1b", "acme"))
+    how, call = failover.mechanism(obs, c, "fs1a", failover.times_of(obs, "fs1a"))
+    assert (how, call) == ("probing", None)
+
+
+def test_vip_kill_takeover_and_teardown():
+    c = cluster()
+    vrrp = c.settings.vrrp_instances[0]
+    obs = load_jsonl(FIXTURES / "vip_kill_ok.jsonl")
+    checks, facts = vip.analyze(obs, vrrp, "edge1", thresholds_for(c.settings, vip_fault="kill"))
+    got = by_name(checks)
+    assert got["VIP takeover"].measured == pytest.approx(0.7)
+    assert got["VIP takeover"].limit.value == 2.0
+    assert facts["new_owner"] == "edge2"
+    assert facts["longest_without_owner_s"] == pytest.approx(0.6)
+    assert got["registrations lost"].measured == 0
+    assert got["pre-fault calls torn down with BYE"].measured == 100.0
+    assert got["split brain (two owners)"].measured == 0
+    assert all(c.passed for c in checks)
+
+
+def test_vip_split_brain_lost_registrations_and_refused_bye_fail():
+    c = cluster()
+    vrrp = c.settings.vrrp_instances[0]
+    obs = load_jsonl(FIXTURES / "vip_split_brain.jsonl")
+    checks, facts = vip.analyze(obs, vrrp, "edge1",
+                                thresholds_for(c.settings, vip_fault="netcut"))
+    got = by_name(checks)
+    assert got["split brain (two owners)"].measured == pytest.approx(3.4)
+    assert not got["split brain (two owners)"].passed
+    assert got["registrations lost"].measured == 2
+    assert got["pre-fault calls torn down with BYE"].measured == 50.0
+    assert not got["pre-fault calls torn down with BYE"].passed
+    # The backup alone holds the VIP only from 1012.0: 7 s after the fault, over 3*1+skew+0.5.
+    assert got["VIP takeover"].measured == pytest.approx(7.0)
+    assert not got["VIP takeover"].passed
+    assert facts["new_owner"] == "edge2"
+
+
+def test_one_dual_sample_is_not_split_brain():
+    samples = [VipSample(0.0, ("a",)), VipSample(1.0, ("a", "b")), VipSample(1.1, ("b",))]
+    own = analysis.vip_ownership(samples, 0.5, "a")
+    assert own.longest_dual_s == pytest.approx(0.1)
+    assert own.new_owner == "b"
+    assert own.takeover_at == 1.1
+
+
+@pytest.mark.parametrize(("values", "pct", "expected"), [
+    ([], 99, None),
+    ([3.0], 99, 3.0),
+    ([float(v) for v in range(1, 21)], 99, 20.0),
+    ([float(v) for v in range(1, 21)], 95, 19.0),
+    ([float(v) for v in range(1, 21)], 50, 10.0),
+])
+def test_nearest_rank_percentile(values, pct, expected):
+    assert analysis.percentile(values, pct) == expected

@@ -1,0 +1,164 @@
+"""The observation stream, the live pollers fed by recorded replies, and SIPp's message log."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from clusterctl.drills import failover
+from clusterctl.drills.observe import (
+    CallRecord,
+    DispatcherPoller,
+    Observations,
+    VipWatcher,
+    holds_address,
+    host_of_uri,
+    load_jsonl,
+    parse_sipp_messages,
+)
+from clusterctl.edge import EdgeManagementError, HttpReply, client_for
+from clusterctl.errors import BadInput
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_jsonl_round_trip(tmp_path):
+    obs = load_jsonl(FIXTURES / "drills" / "failover_traffic_kill_opensips.jsonl")
+    obs.dump_jsonl(tmp_path / "again.jsonl")
+    again = load_jsonl(tmp_path / "again.jsonl")
+    assert again.dest == obs.dest
+    assert again.calls == obs.calls
+    assert again.marks == obs.marks
+    assert again.meta == obs.meta
+
+
+def test_bad_stream_line_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"kind": "mark", "name": "fault", "t": 1}\n{"kind": "wat"}\n')
+    with pytest.raises(BadInput, match=r"bad\.jsonl:2: .*unknown kind"):
+        load_jsonl(path)
+
+
+def _replaying(files):
+    """A JSON-RPC transport that answers with recorded Kamailio replies, one per call."""
+    replies = [json.loads((FIXTURES / "kamailio" / f).read_text()) for f in files]
+
+    def post(endpoint, body, headers, timeout):
+        request = json.loads(body)
+        if not replies:
+            raise ConnectionRefusedError
+        reply = replies.pop(0)
+        reply["id"] = request["id"]
+        return HttpReply(200, json.dumps(reply).encode())
+
+    return post
+
+
+def test_dispatcher_poller_on_recorded_kamailio_replies_feeds_the_analysis():
+    # Recorded from Kamailio 5.6.3: start-up (AX), first failed ping (TP, still selected),
+    # threshold reached (IP), 15097 answering again (AP).
+    files = ["dispatcher_list_startup.json", "dispatcher_list_first_failed_ping.json",
+             "dispatcher_list_dead_dests_probing.json", "dispatcher_list_15097_recovered.json"]
+    client = client_for("kamailio", "127.0.0.1", post=_replaying(files))
+    obs = Observations(marks={"fault": 9.95, "restore": 10.25})
+    ticks = iter([10.0, 10.1, 10.2, 10.3, 10.4])
+    lookup = host_of_uri({"127.0.0.1": "fs"})
+    poller = DispatcherPoller(client.dispatcher_sets, obs, lambda uri: lookup(uri)
+                              if uri.endswith(":15097") else None,
+                              interval=0.1, clock=lambda: next(ticks))
+    for _ in range(5):
+        poller.poll_once()  # the fifth: transport refuses, recorded as an error, not raised
+    assert sorted({s.t for s in obs.dest}) == [10.0, 10.1, 10.2, 10.3]
+    assert [s.raw_state for s in obs.dest if s.host == "fs"] == ["AX", "TP", "IP", "AP"]
+    assert len(obs.errors) == 1 and "connection refused" in obs.errors[0].message
+    times = failover.times_of(obs, "fs")
+    assert times.excluded == 10.2  # TP does not count: Kamailio still selects it
+    assert times.reincluded == 10.3
+
+
+def test_poller_thread_runs_and_stops():
+    obs = Observations()
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        raise EdgeManagementError("kamailio management at x: dispatcher.list: refused")
+
+    poller = DispatcherPoller(fetch, obs, lambda uri: None, interval=0.01)
+    poller.start()
+    time.sleep(0.1)
+    poller.stop()
+    done = len(calls)
+    time.sleep(0.05)
+    assert done >= 3 and len(calls) == done  # stopped means stopped
+    assert len(obs.errors) == done
+
+
+IP_O_ADDR = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever
+2: eth0    inet 10.77.0.11/24 brd 10.77.0.255 scope global eth0\\       valid_lft forever
+2: eth0    inet 10.77.0.10/24 scope global secondary eth0\\       valid_lft forever
+"""
+
+
+def test_holds_address_on_ip_o_addr_output():
+    assert holds_address(IP_O_ADDR, "10.77.0.10")
+    assert holds_address(IP_O_ADDR, "10.77.0.11")
+    assert not holds_address(IP_O_ADDR, "10.77.0.1")  # a prefix of another address
+
+
+def test_vip_watcher_counts_an_unreachable_node_as_not_holding():
+    def ask(host):
+        if host == "edge2":
+            raise OSError("ssh: connect to host edge2: timed out")
+        return IP_O_ADDR
+
+    obs = Observations()
+    VipWatcher(ask, ["edge1", "edge2"], "10.77.0.10", obs, clock=lambda: 5.0).poll_once()
+    assert obs.vip[0].owners == ("edge1",)
+    assert obs.errors[0].source == "vip@edge2"
+
+
+def test_host_of_uri():
+    lookup = host_of_uri({"10.77.0.21": "fs1a"})
+    assert lookup("sip:10.77.0.21:5060") == "fs1a"
+    assert lookup("sip:fs@10.77.0.21;transport=udp") == "fs1a"
+    assert lookup("sip:10.77.0.99:5060") is None
+
+
+def _msg(epoch, direction, text):
+    head = f"----------------------------------------------- 2026-11-26\t07:30:08.000000\t{epoch}"
+    if direction == "sent":
+        line = f"UDP message sent ({len(text)} bytes):"
+    else:
+        line = f"UDP message received [{len(text)}] bytes :"
+    return f"{head}\n{line}\n\n{text}\n\n"
+
+
+def _sip(first, call_id, cseq, extra=""):
+    return (f"{first}\r\nVia: SIP/2.0/UDP 10.77.0.51:5060\r\n"
+            f"From: <sip:1001@acme.example.org>;tag=1\r\nTo: <sip:1002@acme.example.org>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n")
+
+
+def test_sipp_message_log_gives_per_call_outcomes():
+    log = "".join([
+        _msg("100.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "a", "1 INVITE")),
+        _msg("100.010000", "received", _sip("SIP/2.0 100 Trying", "a", "1 INVITE")),
+        _msg("100.050000", "received", _sip("SIP/2.0 180 Ringing", "a", "1 INVITE")),
+        _msg("100.090000", "received", _sip("SIP/2.0 200 OK", "a", "1 INVITE",
+                                            "X-Host-Id: fs1a\r\n")),
+        _msg("101.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "b", "1 INVITE")),
+        _msg("103.100000", "received", _sip("SIP/2.0 408 Request Timeout", "b", "1 INVITE")),
+        _msg("102.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "c", "1 INVITE")),
+        _msg("108.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "a", "2 BYE")),
+        _msg("108.020000", "received", _sip("SIP/2.0 200 OK", "a", "2 BYE")),
+    ])
+    calls = {c.call_id: c for c in parse_sipp_messages(log)}
+    assert calls["a"] == CallRecord("a", 100.0, 200, pdd=0.05, answered_by="fs1a",
+                                    tenant="acme.example.org", end=100.09, bye_at=108.0,
+                                    bye_status=200)
+    assert calls["b"].status == 408 and not calls["b"].ok and calls["b"].pdd is None
+    assert calls["c"].status is None and not calls["c"].ok  # never answered
