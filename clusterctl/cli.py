@@ -153,6 +153,94 @@ def deploy(
 
 # --- lab ------------------------------------------------------------------------------------
 
+
+@main.group()
+def lab() -> None:
+    """The container lab: the whole cluster on this machine, reached over SSH."""
+
+
+def _lab_options(func: F) -> F:
+    for option in reversed([
+        click.option("--debian", type=click.Choice(["13", "12"]), default="13", show_default=True,
+                     help="Debian release of the lab's images."),
+        click.option("--install-engine", is_flag=True,
+                     help="Install docker.io and start dockerd when no engine answers "
+                          "(also allowed when CI is set)."),
+    ]):
+        func = option(func)
+    return func
+
+
+@lab.command("build")
+@_lab_options
+def lab_build(debian: str, install_engine: bool) -> None:
+    """Build the lab's images only (rebuilt when their recipe changed); CI runs it first."""
+    from clusterctl.lab import lifecycle  # noqa: PLC0415 - keeps `clusterctl --help` fast
+
+    lifecycle.build(debian, install_engine, click.echo)
+
+
+@lab.command("up")
+@click.option("--profile", default="default", show_default=True,
+              help="Built-in topology: default (master/master databases) or galera.")
+@click.option("--topology", "topology_file", type=click.Path(path_type=str), default=None,
+              help="A topology file instead of a built-in profile.")
+@_lab_options
+def lab_up(profile: str, topology_file: str | None, debian: str, install_engine: bool) -> None:
+    """Create (or repair) the lab and write inventory/lab/; healthy hosts are kept."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from clusterctl.lab import lifecycle, topology  # noqa: PLC0415
+
+    path = Path(topology_file) if topology_file else topology.profile_path(profile)
+    lifecycle.up(topology.load_topology(path), debian, install_engine, click.echo)
+
+
+@lab.command("down")
+@click.option("--keep-images", is_flag=True, help="Keep the lab's images for a faster next up.")
+def lab_down(keep_images: bool) -> None:
+    """Remove the lab's containers, network, volumes and images (found by label)."""
+    from clusterctl.lab import lifecycle  # noqa: PLC0415
+
+    lifecycle.down(keep_images, click.echo)
+
+
+@lab.command("status")
+def lab_status() -> None:
+    """Each lab host's state, address and memory use."""
+    from clusterctl.lab import lifecycle  # noqa: PLC0415
+
+    rows = lifecycle.status()
+    if not rows:
+        click.echo("no lab: run `clusterctl lab up`")
+        return
+    click.echo(f"{'host':<10} {'state':<10} {'address':<15} memory")
+    for row in rows:
+        click.echo(f"{row.host:<10} {row.state:<10} {row.address:<15} {row.memory}")
+
+
+@lab.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def lab_ssh(host: str, command: tuple[str, ...]) -> None:
+    """SSH to a lab host as root (`lab ssh HOST -- CMD...` runs a command)."""
+    import os  # noqa: PLC0415
+
+    from clusterctl.lab import lifecycle  # noqa: PLC0415
+
+    argv = lifecycle.ssh_argv(lifecycle.address_of(host), command)
+    os.execvp(argv[0], argv)  # the user's own ssh replaces this process: a real terminal
+
+
+@lab.command("restart")
+@click.argument("host")
+def lab_restart(host: str) -> None:
+    """Restart a lab host (its data volumes stay); waits for systemd and sshd."""
+    from clusterctl.lab import lifecycle  # noqa: PLC0415
+
+    lifecycle.restart(host, click.echo)
+
+
 # --- status / drill -------------------------------------------------------------------------
 
 

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Runs inside the debootstrapped root (chroot) before it is imported as the lab's base image.
+# Every line makes one container behave like one separate server.
+set -eu
+
+# One machine-id per container: systemd writes a fresh one at first boot when the file is empty
+# (journald, DHCP client ids and Gluster peers otherwise collide between hosts).
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+
+# One set of SSH host keys per container, made at first boot; keys baked into the image would
+# be shared by every host.
+rm -f /etc/ssh/ssh_host_*
+cat > /etc/systemd/system/clusterctl-ssh-hostkeys.service <<'UNIT'
+[Unit]
+Description=Generate this host's SSH host keys (clusterctl lab image)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable clusterctl-ssh-hostkeys.service ssh.service
+
+# Units that need a console, udev or kernel mounts a container does not have; left enabled they
+# only fail and leave the host "degraded", which hides real failures.
+systemctl mask \
+  getty@tty1.service console-getty.service \
+  systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+  systemd-udev-trigger.service systemd-firstboot.service systemd-remount-fs.service \
+  sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount
+
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/log/*.log /var/cache/debconf/*-old

@@ -1,0 +1,23 @@
+# The lab's host layer: what every lab host shares on top of the debootstrapped base.
+# Roles must still install what they need (chrony, python3-apt, ...): nothing a role depends
+# on is pre-installed here, so the lab cannot hide a missing install step.
+ARG BASE
+FROM ${BASE}
+
+# systemd's "halt" signal: `docker stop` shuts the host down cleanly. Set here because
+# `docker import --change STOPSIGNAL` is refused by Debian 12's engine (20.10).
+STOPSIGNAL SIGRTMIN+3
+CMD ["/lib/systemd/systemd"]
+
+# ARG, not ENV: the setting must not leak into the hosts' environment.
+ARG DEBIAN_FRONTEND=noninteractive
+
+# iputils-ping and netcat-openbsd: the lab's own fault checks probe one host from another.
+# The --download-only line fills apt's package cache with the heaviest packages several hosts
+# install (MariaDB + Galera on databases, GlusterFS on storage hosts, keepalived on the edge)
+# without installing them: roles still run `apt install`, they just skip the download.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iputils-ping netcat-openbsd \
+ && apt-get install -y --no-install-recommends --download-only \
+      mariadb-server galera-4 glusterfs-server glusterfs-client keepalived \
+ && rm -rf /var/lib/apt/lists/*
