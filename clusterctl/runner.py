@@ -12,6 +12,7 @@ there) and holds ``deploy.log``, the full plain-text output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shlex
@@ -140,7 +141,9 @@ class _Canceller:
     survive and finish their task. SIGINT to ansible-playbook makes it forward the signal to
     every worker session and exit (rc 99). ansible-runner's kill (this object is its
     ``cancel_callback``) stays the fallback: when ansible-playbook's pid is not known yet (no
-    event so far), when it has not exited within the grace period, or on a second Ctrl-C.
+    event so far), when it has not exited within the grace period, or on a second Ctrl-C;
+    ansible-core sometimes loses a SIGINT that lands while workers are starting. Before that
+    kill, the workers' sessions are killed too, so no module process outlives the run.
     """
 
     def __init__(self, grace: float = _CANCEL_GRACE_SECONDS) -> None:
@@ -148,6 +151,7 @@ class _Canceller:
         self.pid: int | None = None
         self.requested_at: float | None = None
         self.force = False
+        self._killed_workers = False
 
     @property
     def requested(self) -> bool:
@@ -174,7 +178,31 @@ class _Canceller:
     def __call__(self) -> bool:
         if self.requested_at is None:
             return False
-        return self.force or time.monotonic() - self.requested_at > self.grace
+        kill = self.force or time.monotonic() - self.requested_at > self.grace
+        if kill and not self._killed_workers and self.pid is not None:
+            self._killed_workers = True
+            for session in _child_sessions(self.pid):
+                with contextlib.suppress(OSError):  # already gone
+                    os.killpg(session, signal.SIGKILL)
+        return kill
+
+
+def _child_sessions(pid: int) -> list[int]:
+    """Children of ``pid`` that lead a session of their own (ansible-core's workers).
+
+    Reads /proc (Linux); elsewhere, or when /proc is unreadable, returns what it could find.
+    """
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp session ...": comm may contain spaces and ")".
+            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        child = int(stat.parent.name)
+        if int(fields[1]) == pid and int(fields[3]) == child:
+            found.append(child)
+    return found
 
 
 class _EventSink:
@@ -311,7 +339,8 @@ def _drain(
 
     KeyboardInterrupt asks the canceller to stop the run (a second one forces it) and keeps
     draining, so the view still sees the events Ansible wrote before it stopped. Any other
-    exception stops the run the same way, waits for it to end and propagates.
+    exception kills the run at once (worker sessions included), waits for it to end and
+    propagates.
     """
     while True:
         try:
@@ -326,5 +355,6 @@ def _drain(
             canceller.request()
         except BaseException:
             canceller.request()
+            canceller.force = True
             thread.join()
             raise

@@ -172,7 +172,10 @@ def test_ctrl_c_stops_ansible_and_its_module_processes() -> None:
 
 def test_exception_in_consumer_stops_the_run_and_propagates() -> None:
     def on_event(event: Any) -> None:
-        if event["event"] == "runner_on_start":
+        if event["event"] == "runner_on_start" and event["event_data"]["host"] == "h3":
+            deadline = time.monotonic() + 5
+            while len(leftover_sleeps()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
             raise RuntimeError("view broke")
 
     t0 = time.monotonic()
@@ -187,6 +190,10 @@ def test_exception_in_consumer_stops_the_run_and_propagates() -> None:
             on_event=on_event,
         )
     assert time.monotonic() - t0 < 10
+    deadline = time.monotonic() + 3
+    while leftover_sleeps() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftover_sleeps() == [], "killing the run killed the workers' sessions too"
 
 
 # --- pieces -------------------------------------------------------------------------------
