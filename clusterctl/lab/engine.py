@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterctl.errors import ClusterctlError
+from clusterctl.errors import BadInput, ClusterctlError
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 DOCKERD_LOG = Path("/var/log/dockerd.log")
@@ -139,12 +139,13 @@ def ensure_engine(allow_install: bool) -> str:
     """Make sure a Docker engine answers; return what was done ("running", "started", ...).
 
     Idempotent: an answering engine is left alone. Without permission to install or start,
-    raises ClusterctlError telling the user which flag allows it.
+    raises BadInput (exit 2) telling the user which flag allows it; ClusterctlError when the
+    install or the daemon fails.
     """
     if engine_answers():
         return "running"
     if not install_allowed(allow_install):
-        raise ClusterctlError(
+        raise BadInput(
             "no Docker engine answers (docker info failed): start dockerd, or rerun with "
             "--install-engine (or CI=1) to let clusterctl install docker.io and start it"
         )
