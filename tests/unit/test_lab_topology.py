@@ -47,7 +47,8 @@ def test_galera_profile_has_three_databases():
 
 
 def test_unknown_profile_names_the_known_ones():
-    with pytest.raises(BadInput, match=r"unknown lab profile 'huge': choose one of default, galera"):
+    with pytest.raises(BadInput, match="unknown lab profile 'huge': choose one of default, "
+                                      "galera"):
         profile_path("huge")
 
 

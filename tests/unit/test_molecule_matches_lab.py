@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from clusterctl.lab.containers import SYSTEMD_FLAGS
-from clusterctl.lab.images import ImageSet, SUITES
+from clusterctl.lab.images import SUITES, ImageSet
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "molecule").glob("*/molecule.yml"))

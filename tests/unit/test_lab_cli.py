@@ -1,0 +1,176 @@
+"""`clusterctl lab` on bad input and without a lab: one line, the right exit code, and
+nothing created. The engine is faked: these tests need no Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clusterctl.cli import main
+from clusterctl.lab import engine, lifecycle
+from clusterctl.lab.engine import Result
+
+
+class FakeDocker:
+    """Answers docker CLI calls from a table of (argument prefix -> stdout); records them."""
+
+    def __init__(self, answers: dict[tuple[str, ...], str]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, ...]] = []
+
+    def __call__(self, *args: str, check: bool = True, timeout: float | None = None,
+                 input_text: str | None = None, what: str | None = None) -> Result:
+        self.calls.append(args)
+        for prefix, out in self.answers.items():
+            # The last element of a prefix may be the start of an argument (a --format).
+            head, last = prefix[:-1], prefix[-1]
+            if (args[:len(head)] == head and len(args) > len(head)
+                    and args[len(head)].startswith(last)):
+                return Result(("docker", *args), 0, out, "")
+        if check:
+            raise AssertionError(f"unexpected docker call {args}")
+        return Result(("docker", *args), 1, "", "No such object")
+
+    def created(self) -> list[tuple[str, ...]]:
+        return [c for c in self.calls if c[:1] == ("run",) or c[:2] in {
+            ("network", "create"), ("volume", "create")}]
+
+
+@pytest.fixture
+def lab_paths(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(lifecycle, "INVENTORY_DIR", tmp_path / "inventory" / "lab")
+    monkeypatch.setattr(lifecycle, "KNOWN_HOSTS", tmp_path / ".lab" / "known_hosts")
+    monkeypatch.setattr(lifecycle, "KEY_PATH", tmp_path / ".lab" / "id_ed25519")
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, ["lab", *args])
+
+
+def test_unknown_profile_is_bad_input():
+    res = invoke("up", "--profile", "huge")
+    assert res.exit_code == 2
+    assert res.output == "error: unknown lab profile 'huge': choose one of default, galera\n"
+
+
+def test_unreadable_topology_is_bad_input(tmp_path: Path):
+    res = invoke("up", "--topology", str(tmp_path / "nope.yml"))
+    assert res.exit_code == 2
+    assert res.output.startswith("error: cannot read topology file")
+    assert res.output.count("\n") == 1
+
+
+def test_invalid_topology_is_bad_input(tmp_path: Path):
+    path = tmp_path / "t.yml"
+    path.write_text("network: {name: x, subnet: 10.9.0.0/24}\nhosts: {}\n", encoding="utf-8")
+    res = invoke("up", "--topology", str(path))
+    assert res.exit_code == 2
+    assert res.output == f"error: topology file {path}: edge_vip: missing 'edge_vip'\n"
+
+
+def test_engine_that_does_not_answer_without_permission(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(engine, "engine_answers", lambda: False)
+    res = invoke("up")
+    assert res.exit_code == 2
+    assert "no Docker engine answers" in res.output
+    assert "--install-engine" in res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+
+
+def test_subnet_clash_stops_before_anything_is_created(monkeypatch, lab_paths):
+    fake = FakeDocker({
+        ("network", "ls"): "bridge\ntheirs\n",
+        ("network", "inspect", "--format", "{{.Name}} "): "bridge 172.17.0.0/16\n"
+                                                         "theirs 172.29.0.0/16\n",
+    })
+    monkeypatch.setattr(lifecycle, "docker", fake)
+    monkeypatch.setattr(lifecycle, "ensure_engine", lambda allow: "running")
+    monkeypatch.setattr(lifecycle, "run", lambda argv, **kw: Result(tuple(argv), 0, "[]", ""))
+    res = invoke("up")
+    assert res.exit_code == 2
+    assert ("error: lab subnet 172.29.10.0/24 clashes with docker network 'theirs' "
+            "(172.29.0.0/16)") in res.output
+    assert fake.created() == []
+
+
+def test_subnet_clash_with_a_host_route(monkeypatch, lab_paths):
+    fake = FakeDocker({("network", "ls"): ""})
+    monkeypatch.setattr(lifecycle, "docker", fake)
+    monkeypatch.setattr(lifecycle, "ensure_engine", lambda allow: "running")
+    routes = '[{"dst": "default", "dev": "eth0"}, {"dst": "172.29.0.0/16", "dev": "wg0"}]'
+    monkeypatch.setattr(lifecycle, "run", lambda argv, **kw: Result(tuple(argv), 0, routes, ""))
+    res = invoke("up")
+    assert res.exit_code == 2
+    assert "clashes with host route 172.29.0.0/16" in res.output
+
+
+def _empty_engine() -> FakeDocker:
+    return FakeDocker({("info",): "20.10.24", ("ps",): "", ("network", "ls"): "",
+                       ("volume", "ls"): "", ("images",): ""})
+
+
+def test_down_without_a_lab_is_a_no_op(monkeypatch, lab_paths):
+    fake = _empty_engine()
+    monkeypatch.setattr(lifecycle, "docker", fake)
+    res = invoke("down")
+    assert res.exit_code == 0
+    assert res.output.startswith("no lab:")
+    assert not [c for c in fake.calls if "rm" in c]
+
+
+def test_down_removes_exactly_the_labelled_objects(monkeypatch, lab_paths):
+    fake = FakeDocker({("info",): "20.10.24", ("ps",): "c1\nc2\n",
+                       ("network", "ls"): "clusterctl-lab\n", ("volume", "ls"): "v1\nv2\n",
+                       ("images",): "img1\nimg2\n", ("rm",): "", ("network", "rm"): "",
+                       ("volume", "rm"): "", ("image", "rm", "img1"): ""})
+    monkeypatch.setattr(lifecycle, "docker", fake)
+    (lab_paths / "inventory" / "lab").mkdir(parents=True)
+    res = invoke("down")
+    assert res.exit_code == 0, res.output
+    ps = next(c for c in fake.calls if c[0] == "ps")
+    assert ps[ps.index("--filter") + 1:][:3] == ("label=org.clusterctl.lab=1", "--filter",
+                                                 "label=org.clusterctl.lab.host")
+    assert ("rm", "-f", "-v", "c1", "c2") in fake.calls
+    assert ("network", "rm", "clusterctl-lab") in fake.calls
+    assert ("volume", "rm", "v1", "v2") in fake.calls
+    assert "kept 1 image(s) still used by other containers: img2" in res.output
+    assert not (lab_paths / "inventory" / "lab").exists()
+    fake.calls.clear()
+    res = invoke("down", "--keep-images")
+    assert not [c for c in fake.calls if c[0] in {"images", "image"}]
+
+
+def test_ssh_to_an_unknown_host(monkeypatch):
+    monkeypatch.setattr(lifecycle, "_engine_up", lambda: True)
+    monkeypatch.setattr(lifecycle, "lab_hosts", lambda: {"db1": ("running", "172.29.10.31")})
+    res = invoke("ssh", "db9")
+    assert res.exit_code == 2
+    assert res.output == "error: unknown lab host 'db9' (lab hosts: db1)\n"
+
+
+def test_ssh_with_no_lab(monkeypatch):
+    monkeypatch.setattr(lifecycle, "_engine_up", lambda: True)
+    monkeypatch.setattr(lifecycle, "lab_hosts", dict)
+    res = invoke("ssh", "db1")
+    assert res.exit_code == 2
+    assert "none: run `clusterctl lab up`" in res.output
+
+
+def test_ssh_argv_uses_the_lab_key_and_known_hosts(lab_paths):
+    argv = lifecycle.ssh_argv("172.29.10.31", ("systemctl", "is-active", "ssh"))
+    assert argv[:3] == ["ssh", "-i", str(lab_paths / ".lab" / "id_ed25519")]
+    assert f"UserKnownHostsFile={lab_paths / '.lab' / 'known_hosts'}" in argv
+    assert "StrictHostKeyChecking=yes" in argv
+    assert argv[-4:] == ["root@172.29.10.31", "systemctl", "is-active", "ssh"]
+
+
+def test_status_without_a_lab(monkeypatch):
+    monkeypatch.setattr(lifecycle, "lab_hosts", dict)
+    res = invoke("status")
+    assert res.exit_code == 0
+    assert res.output == "no lab: run `clusterctl lab up`\n"
