@@ -1,0 +1,1 @@
+"""The SIP edge contract suite (issue 5)."""

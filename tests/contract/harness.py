@@ -1,0 +1,235 @@
+"""What the edge contract tests drive: hosts over SSH, SIPp on the probe, the edge's JSON-RPC.
+
+Everything is read from the inventory (``CLUSTERCTL_CONTRACT_INVENTORY``, default
+``inventory/lab``), so the same tests run against either engine. Every remote command is
+bounded by a timeout; a host that does not answer fails the test with the command's output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clusterctl.edge import EdgeClient, client_for
+from clusterctl.model import Cluster, Host, Tenant
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+REMOTE_DIR = "/root/clusterctl-contract"
+MANAGEMENT_PORTS = {"kamailio": 5071, "opensips": 8888}
+# The mariadb role's edge database (roles/mariadb/defaults/main.yml mariadb_edge_database).
+EDGE_DATABASE = "clusterctl_edge"
+ANSWERED = re.compile(r"ANSWERED X-FS-Id: (?P<fs>\S*) \| X-FS-Saw-Tenant-Id: (?P<tenant>\S*)")
+
+
+class RemoteError(AssertionError):
+    """A remote command failed or timed out (an assertion: the test fails, with output)."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One inventory host reached over SSH as Ansible would reach it."""
+
+    host: Host
+
+    @property
+    def address(self) -> str:
+        return str(self.host.address)
+
+    def run(
+        self, command: str, timeout: float = 30.0, stdin: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` on the host; RemoteError on timeout or (``check``) a non-zero exit."""
+        hv = self.host.vars
+        args = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+        args += shlex.split(str(hv.get("ansible_ssh_common_args", "")))
+        if hv.get("ansible_ssh_private_key_file"):
+            args += ["-i", str(hv["ansible_ssh_private_key_file"])]
+        args += [f"{hv.get('ansible_user', 'root')}@{self.address}", command]
+        try:
+            done = subprocess.run(
+                args, input=stdin, capture_output=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RemoteError(f"{self.host.name}: `{command}` took over {timeout} s") from exc
+        result = subprocess.CompletedProcess(
+            args,
+            done.returncode,
+            done.stdout.decode(errors="replace"),
+            done.stderr.decode(errors="replace"),
+        )
+        if check and result.returncode != 0:
+            raise RemoteError(
+                f"{self.host.name}: `{command}` exited {result.returncode}: "
+                f"{result.stderr.strip()[-500:]}"
+            )
+        return result
+
+
+@dataclass
+class SippResult:
+    """One SIPp run: exit code (0 = every call as scenario), its log, how long it took."""
+
+    rc: int
+    log: str
+    elapsed: float
+    errors: str
+
+    def answered(self) -> tuple[str, str]:
+        """(feature server id, tenant id it saw) from the call's ANSWERED line."""
+        match = ANSWERED.search(self.log)
+        if match is None:
+            raise AssertionError(f"no answer logged (rc={self.rc}): {self.log!r} {self.errors}")
+        return match["fs"], match["tenant"]
+
+
+@dataclass(frozen=True)
+class User:
+    """A test subscriber created for the run."""
+
+    name: str
+    domain: str
+    password: str
+    tenant: Tenant
+
+
+@dataclass
+class Edge:
+    """The cluster as the contract tests see it."""
+
+    cluster: Cluster
+    ports: itertools.count[int] = field(default_factory=lambda: itertools.count(5100))
+    copied: set[str] = field(default_factory=set)
+
+    @property
+    def engine(self) -> str:
+        return self.cluster.settings.edge_engine
+
+    @property
+    def vip(self) -> str:
+        instance = next(i for i in self.cluster.settings.vrrp_instances if i.group == "sip_edge")
+        return str(instance.vip)
+
+    def remote(self, name: str) -> Remote:
+        return Remote(self.cluster.hosts[name])
+
+    @property
+    def edges(self) -> list[Remote]:
+        return [self.remote(n) for n in self.cluster.members("sip_edge")]
+
+    @property
+    def probe(self) -> Remote:
+        probes = self.cluster.members("probes")
+        if not probes:
+            raise AssertionError("the inventory has no probes host to send SIP from")
+        return self.remote(probes[0])
+
+    def client(self, edge: Remote) -> EdgeClient:
+        return client_for(self.engine, edge.address, MANAGEMENT_PORTS[self.engine], timeout=2.0)
+
+    def vip_holders(self) -> list[Remote]:
+        """The edge nodes that have the VIP on an interface right now."""
+        pattern = f" {self.vip}/"
+        return [e for e in self.edges if pattern in e.run("ip -4 -o addr show", 10).stdout]
+
+    def copy_scenarios(self, target: Remote) -> None:
+        """Put tests/contract/scenarios on ``target`` once per run."""
+        if target.host.name in self.copied:
+            return
+        tar = subprocess.run(
+            ["tar", "-C", str(SCENARIOS), "-c", "."], capture_output=True, check=True
+        ).stdout
+        target.run(f"mkdir -p {REMOTE_DIR} && tar -C {REMOTE_DIR} -x", 30, stdin=tar)
+        self.copied.add(target.host.name)
+
+    def sipp(
+        self,
+        scenario: str,
+        keys: dict[str, str],
+        auth: tuple[str, str] | None = None,
+        source: Remote | None = None,
+        timeout: float = 20.0,
+        extra: str = "",
+    ) -> SippResult:
+        """Run one call of ``scenario`` against the VIP from ``source`` (default: the probe)."""
+        where = source or self.probe
+        self.copy_scenarios(where)
+        port = next(self.ports)
+        log = f"{REMOTE_DIR}/{scenario}-{port}.log"
+        err = f"{REMOTE_DIR}/{scenario}-{port}.err"
+        args = [
+            "sipp",
+            f"{self.vip}:5060",
+            "-sf",
+            f"{REMOTE_DIR}/{scenario}.xml",
+            "-m",
+            "1",
+            "-i",
+            where.address,
+            "-p",
+            str(port),
+            "-nostdin",
+            "-timeout",
+            f"{int(timeout)}s",
+            "-trace_logs",
+            "-log_file",
+            log,
+            "-trace_err",
+            "-error_file",
+            err,
+        ]
+        for key, value in keys.items():
+            args += ["-key", key, value]
+        if auth:
+            args += ["-au", auth[0], "-ap", auth[1]]
+        command = (
+            f"rm -f {log} {err}; timeout {int(timeout) + 5} {shlex.join(args)} {extra}"
+            f" >/dev/null 2>&1; rc=$?; echo RC=$rc; cat {log} 2>/dev/null; echo ERRORS;"
+            f" grep -h 'Aborting\\|received\\|while expecting' {err} 2>/dev/null | head -5; true"
+        )
+        start = time.monotonic()
+        out = where.run(command, timeout + 15).stdout
+        elapsed = time.monotonic() - start
+        head, _, errors = out.partition("ERRORS")
+        rc_line, _, body = head.partition("\n")
+        return SippResult(int(rc_line.removeprefix("RC=")), body, elapsed, errors.strip())
+
+    def sql(self, statement: str) -> str:
+        """Run SQL on the first database node as its root (unix socket)."""
+        db = self.remote(self.cluster.members("databases")[0])
+        return db.run(f"mysql -N -B {EDGE_DATABASE}", 20, stdin=statement.encode()).stdout
+
+    def make_users(self, per_tenant: int = 2) -> list[User]:
+        """Create test subscribers (extensions 79xx) in every tenant, with random passwords."""
+        users = []
+        for tenant in self.cluster.settings.tenants:
+            for n in range(per_tenant):
+                users.append(User(f"79{n:02d}", tenant.domain, secrets.token_hex(8), tenant))
+        values = ",".join(f"('{u.name}','{u.domain}','{u.password}')" for u in users)
+        self.sql(
+            "INSERT INTO subscriber (username, domain, password) VALUES "
+            f"{values} ON DUPLICATE KEY UPDATE password = VALUES(password);"
+        )
+        return users
+
+    def drop_users(self, users: list[User]) -> None:
+        """Remove the run's subscribers and their contacts."""
+        for table in ("subscriber", "location"):
+            cond = " OR ".join(f"(username='{u.name}' AND domain='{u.domain}')" for u in users)
+            self.sql(f"DELETE FROM {table} WHERE {cond};")
+
+    def wait_for(self, what: str, check: object, timeout: float, every: float = 0.1) -> float:
+        """Poll ``check()`` until true; seconds it took, AssertionError naming ``what`` if not."""
+        assert callable(check)
+        start = time.monotonic()
+        while True:
+            if check():
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"{what}: not within {timeout} s")
+            time.sleep(every)
