@@ -119,13 +119,16 @@ def _read_edge(cluster: Cluster, client: EdgeClient, status: ClusterStatus) -> N
         status.problems.append(exc.message)
         return
     for ds in sets:
-        dests = [Dest(d.uri, host_of(d.uri), d.state.value, d.raw_state, d.selectable)
-                 for d in ds.destinations]
+        dests = [
+            Dest(d.uri, host_of(d.uri), d.state.value, d.raw_state, d.selectable)
+            for d in ds.destinations
+        ]
         shard = _shard_of(cluster, {d.host for d in dests})
         tenants = [t.id for t in cluster.settings.tenants if shard and t.shard == shard]
         status.sets.append(SetState(ds.id, shard, tenants, dests))
-        status.problems += [f"set {ds.id}: {d.uri} ({d.host}) is {d.raw_state}"
-                            for d in dests if not d.selectable]
+        status.problems += [
+            f"set {ds.id}: {d.uri} ({d.host}) is {d.raw_state}" for d in dests if not d.selectable
+        ]
 
 
 def _shard_of(cluster: Cluster, hosts: set[str | None]) -> str | None:
@@ -142,24 +145,34 @@ def to_json(status: ClusterStatus) -> str:
 
 def render(status: ClusterStatus) -> Table:
     """The one-screen view (``--format pretty``)."""
-    table = Table(title=f"cluster {status.cluster} ({status.engine}), VIP {status.vip}: "
-                        f"{', '.join(status.vip_owners) or 'no owner'}", show_lines=True)
+    table = Table(
+        title=f"cluster {status.cluster} ({status.engine}), VIP {status.vip}: "
+        f"{', '.join(status.vip_owners) or 'no owner'}",
+        show_lines=True,
+    )
     table.add_column("what")
     table.add_column("state")
     for edge in status.edges:
-        state = (f"[green]up[/] {escape(edge.version or '')}" if edge.error is None
-                 else f"[red]down[/] {escape(edge.error)}")
+        state = (
+            f"[green]up[/] {escape(edge.version or '')}"
+            if edge.error is None
+            else f"[red]down[/] {escape(edge.error)}"
+        )
         vip = {True: " (holds VIP)", False: "", None: " (VIP: unknown)"}[edge.holds_vip]
         table.add_row(f"edge {edge.host} {edge.address}", state + vip)
     for ds in status.sets:
         dests = "\n".join(
             f"{'[green]' if d.selectable else '[red]'}{escape(d.raw_state)}[/] "
-            f"{escape(d.host or d.uri)}" for d in ds.destinations
+            f"{escape(d.host or d.uri)}"
+            for d in ds.destinations
         )
-        table.add_row(f"set {ds.id} shard {ds.shard or '?'}\ntenants: "
-                      f"{escape(', '.join(ds.tenants) or '-')}", dests)
-    table.add_row("registrations",
-                  "unknown" if status.registrations is None else str(status.registrations))
+        table.add_row(
+            f"set {ds.id} shard {ds.shard or '?'}\ntenants: {escape(', '.join(ds.tenants) or '-')}",
+            dests,
+        )
+    table.add_row(
+        "registrations", "unknown" if status.registrations is None else str(status.registrations)
+    )
     if status.database is not None:
         table.add_row("database", escape(json.dumps(status.database)))
     for problem in status.problems:

@@ -75,9 +75,7 @@ def vip_ownership(samples: Sequence[VipSample], fault_at: float, old_owner: str)
     sample), so a single dual sample counts 0 s: one poll cannot prove two owners at once.
     """
     after = [s for s in samples if s.t >= fault_at]
-    takeover = next(
-        (s for s in after if len(s.owners) == 1 and s.owners[0] != old_owner), None
-    )
+    takeover = next((s for s in after if len(s.owners) == 1 and s.owners[0] != old_owner), None)
     return Ownership(
         takeover_at=takeover.t if takeover else None,
         new_owner=takeover.owners[0] if takeover else None,

@@ -32,8 +32,10 @@ def check_host(cluster: Cluster, host: str, group: str) -> None:
         known = ", ".join(cluster.members(group)) or "none"
         raise BadInput(f"unknown host {host!r} (hosts in {group}: {known})")
     if host not in cluster.members(group):
-        raise BadInput(f"host {host} is not in group {group}; a drill here targets one of: "
-                       f"{', '.join(cluster.members(group)) or 'none'}")
+        raise BadInput(
+            f"host {host} is not in group {group}; a drill here targets one of: "
+            f"{', '.join(cluster.members(group)) or 'none'}"
+        )
 
 
 def check_fault(backend: live.FaultBackend, hosts: tuple[str, ...], fault: str) -> None:
@@ -79,9 +81,11 @@ def build_probes(cluster: Cluster, backend: live.FaultBackend) -> live.Probes:
 
 def registrations_on(cluster: Cluster) -> Callable[[str], int]:
     """Valid contacts in the location table of one edge node."""
+
     def count(host: str) -> int:
         address = str(cluster.hosts[host].address)
         return client_for(cluster.settings.edge_engine, address).registration_count()
+
     return count
 
 
@@ -90,8 +94,9 @@ def failover_drill(cluster: Cluster, target: str, fault: str) -> Drill:
     check_host(cluster, target, "feature_servers")
     backend = live.faults_for(cluster)
     check_fault(backend, (target,), fault)
-    return failover.FailoverDrill(cluster, target, fault, build_probes(cluster, backend),
-                                  thresholds_for(cluster.settings))
+    return failover.FailoverDrill(
+        cluster, target, fault, build_probes(cluster, backend), thresholds_for(cluster.settings)
+    )
 
 
 def vip_drill(cluster: Cluster, fault: str) -> Drill:
@@ -101,9 +106,13 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
         raise BadInput(f"group sip_edge has {len(pair)} host(s); the VIP drill needs the pair")
     backend = live.faults_for(cluster)
     check_fault(backend, pair, fault)
-    return vip.VipDrill(cluster, fault, build_probes(cluster, backend),
-                        thresholds_for(cluster.settings, vip_fault=fault),
-                        registrations_on(cluster))
+    return vip.VipDrill(
+        cluster,
+        fault,
+        build_probes(cluster, backend),
+        thresholds_for(cluster.settings, vip_fault=fault),
+        registrations_on(cluster),
+    )
 
 
 def dry_run_lines(drill: Drill) -> list[str]:
@@ -119,6 +128,12 @@ def run_and_report(
         raise BadInput(f"--runs must be at least 1, got {runs}")
     started = time.time()
     results = run_drill(drill, runs)
-    report = DrillReport(drill.name, cluster.settings.cluster_name, dict(params), results,
-                         requested_runs=runs, started=started)
+    report = DrillReport(
+        drill.name,
+        cluster.settings.cluster_name,
+        dict(params),
+        results,
+        requested_runs=runs,
+        started=started,
+    )
     return report, write_all(report, runs_root)

@@ -88,9 +88,10 @@ def analyze(
     """Checks and facts of one failover run (pure: replayable on recorded streams)."""
     times = times_of(obs, target)
     how, by_call = mechanism(obs, cluster, target, times)
-    window_end = times.reincluded or max(
-        [c.start for c in obs.calls] + [s.t for s in obs.dest] + [times.fault]
-    ) + 1e-9
+    window_end = (
+        times.reincluded
+        or max([c.start for c in obs.calls] + [s.t for s in obs.dest] + [times.fault]) + 1e-9
+    )
     in_window = analysis.calls_between(obs.calls, times.fault, window_end)
     traffic_hit = any(first_choice(cluster, c, target) for c in in_window)
     detect_limit = limits.detection_traffic_s if traffic_hit else limits.detection_idle_s
@@ -102,23 +103,44 @@ def analyze(
     checks = [
         Check(
             "detection (under traffic)" if traffic_hit else "detection (idle)",
-            _delta(times.excluded, times.fault), detect_limit, "s",
+            _delta(times.excluded, times.fault),
+            detect_limit,
+            "s",
             note=f"excluded by {how}" if how else "never excluded",
         ),
-        Check("re-inclusion", _delta(times.reincluded, times.restore), limits.reinclusion_s,
-              "s", note="from the target answering again" if "answers" in obs.marks
-              else "from restore"),
+        Check(
+            "re-inclusion",
+            _delta(times.reincluded, times.restore),
+            limits.reinclusion_s,
+            "s",
+            note="from the target answering again" if "answers" in obs.marks else "from restore",
+        ),
         Check("state flaps", float(len(changes) - expected), limits.max_flaps, ""),
-        Check("healthy destinations excluded", float(len(others)),
-              Limit(0, "0", "computed"), "", note=", ".join(others)),
+        Check(
+            "healthy destinations excluded",
+            float(len(others)),
+            Limit(0, "0", "computed"),
+            "",
+            note=", ".join(others),
+        ),
     ]
     if obs.meta.get("traffic", True):
         checks += [
-            Check("failed calls in window", float(sum(not c.ok for c in in_window)),
-                  limits.max_failed_calls, "", note=f"{len(in_window)} calls in window"),
-            Check("post-dial delay p99", analysis.percentile(pdds, 99), limits.pdd_p99_s, "s",
-                  note=f"p50 {_fmt(analysis.percentile(pdds, 50))} s, "
-                       f"p95 {_fmt(analysis.percentile(pdds, 95))} s"),
+            Check(
+                "failed calls in window",
+                float(sum(not c.ok for c in in_window)),
+                limits.max_failed_calls,
+                "",
+                note=f"{len(in_window)} calls in window",
+            ),
+            Check(
+                "post-dial delay p99",
+                analysis.percentile(pdds, 99),
+                limits.pdd_p99_s,
+                "s",
+                note=f"p50 {_fmt(analysis.percentile(pdds, 50))} s, "
+                f"p95 {_fmt(analysis.percentile(pdds, 95))} s",
+            ),
         ]
     facts: dict[str, Any] = {
         "target": target,
@@ -171,8 +193,11 @@ class FailoverDrill(Drill):
         edge = ", ".join(self.cluster.members("sip_edge"))
         probe = self.probes.traffic_host or "(no probe host: no traffic)"
         return [
-            (edge, "poll the dispatcher over the management interface at "
-                   f"{1 / self.probes.poll_interval:g} Hz"),
+            (
+                edge,
+                "poll the dispatcher over the management interface at "
+                f"{1 / self.probes.poll_interval:g} Hz",
+            ),
             (probe, "send background calls as registered test users"),
             (self.target, f"{self.fault}: {self.probes.describe_fault(self.target, self.fault)}"),
             (self.target, f"restore: {self.probes.describe_restore(self.target, self.fault)}"),
@@ -181,21 +206,24 @@ class FailoverDrill(Drill):
     def steady_state(self) -> list[str]:
         problems = self.probes.edge_problems()
         sets = self.probes.last_sets
-        if not problems and not any(
-            d.host == self.target for d in sets
-        ):
+        if not problems and not any(d.host == self.target for d in sets):
             problems.append(f"{self.target} is in no dispatcher set of the active edge node")
         problems += [
             f"destination {d.uri} ({d.host or 'unknown host'}) is not selectable "
             f"(state {d.raw_state})"
-            for d in sets if not d.selectable
+            for d in sets
+            if not d.selectable
         ]
         return problems
 
     def start_observing(self, obs: Observations) -> None:
-        obs.meta.update(drill=self.name, target=self.target, fault=self.fault,
-                        engine=self.cluster.settings.edge_engine,
-                        traffic=self.probes.traffic_host is not None)
+        obs.meta.update(
+            drill=self.name,
+            target=self.target,
+            fault=self.fault,
+            engine=self.cluster.settings.edge_engine,
+            traffic=self.probes.traffic_host is not None,
+        )
         self.probes.start(obs)
 
     def stop_observing(self, obs: Observations) -> None:
@@ -208,7 +236,8 @@ class FailoverDrill(Drill):
         limit = max(self.limits.detection_idle_s.value, self.limits.detection_traffic_s.value)
         excluded = wait_until(
             lambda: times_of(obs, self.target).excluded is not None,
-            timeout=2 * limit + 2, clock=self.clock,
+            timeout=2 * limit + 2,
+            clock=self.clock,
         )
         if excluded:
             time.sleep(WINDOW_AFTER_DETECTION_S)
@@ -222,7 +251,8 @@ class FailoverDrill(Drill):
     def await_recovery(self, obs: Observations) -> None:
         wait_until(
             lambda: times_of(obs, self.target).reincluded is not None,
-            timeout=self.cluster.settings.dispatcher.ping_interval * 2 + 5, clock=self.clock,
+            timeout=self.cluster.settings.dispatcher.ping_interval * 2 + 5,
+            clock=self.clock,
         )
         # A few seconds after re-inclusion show calls returning to the primary ("after").
         time.sleep(WINDOW_AFTER_DETECTION_S)

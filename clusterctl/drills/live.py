@@ -102,11 +102,23 @@ class SippCommand:
     def argv(self) -> list[str]:
         """The SIPp command line; ``-m`` bounds the calls to ``rate * max_seconds``."""
         return [
-            "sipp", f"{self.vip}:5060", "-sf", self.scenario, "-inf", self.users,
-            "-r", f"{self.rate:g}", "-m", str(int(self.rate * self.max_seconds)),
-            "-trace_msg", "-message_file", self.trace,
+            "sipp",
+            f"{self.vip}:5060",
+            "-sf",
+            self.scenario,
+            "-inf",
+            self.users,
+            "-r",
+            f"{self.rate:g}",
+            "-m",
+            str(int(self.rate * self.max_seconds)),
+            "-trace_msg",
+            "-message_file",
+            self.trace,
             # A frozen feature server must not make SIPp give up on its own watchdog.
-            "-watchdog_major_maxtriggers", "1000", "-bg",
+            "-watchdog_major_maxtriggers",
+            "1000",
+            "-bg",
         ]
 
 
@@ -188,9 +200,11 @@ class Probes:
             return [f"edge management interface: {exc.message}"]
         now = self.clock()
         self.last_sets = [
-            DestSample(now, s.id, d.uri, self.host_of(d.uri), d.state.value, d.raw_state,
-                       d.selectable)
-            for s in sets for d in s.destinations
+            DestSample(
+                now, s.id, d.uri, self.host_of(d.uri), d.state.value, d.raw_state, d.selectable
+            )
+            for s in sets
+            for d in s.destinations
         ]
         return []
 
@@ -218,11 +232,26 @@ class Probes:
         """Start dispatcher polling and/or VIP watching (``vip`` = (hosts, address))."""
         self._pollers = []
         if dispatcher:
-            self._pollers.append(DispatcherPoller(self.fetch_sets, obs, self.host_of,
-                                                  interval=self.poll_interval, clock=self.clock))
+            self._pollers.append(
+                DispatcherPoller(
+                    self.fetch_sets,
+                    obs,
+                    self.host_of,
+                    interval=self.poll_interval,
+                    clock=self.clock,
+                )
+            )
         if vip is not None:
-            self._pollers.append(VipWatcher(self.ask_addresses, vip[0], vip[1], obs,
-                                            interval=self.poll_interval, clock=self.clock))
+            self._pollers.append(
+                VipWatcher(
+                    self.ask_addresses,
+                    vip[0],
+                    vip[1],
+                    obs,
+                    interval=self.poll_interval,
+                    clock=self.clock,
+                )
+            )
         for poller in self._pollers:
             poller.start()
         if self.traffic:

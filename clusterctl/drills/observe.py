@@ -105,8 +105,9 @@ class Observations:
         """Write the stream as JSON lines (the format of tests/fixtures/drills)."""
         lines: list[dict[str, Any]] = [{"kind": "meta", **self.meta}]
         lines += [{"kind": "mark", "name": k, "t": v} for k, v in self.marks.items()]
-        lines += [{"kind": "registrations", "phase": k, "count": v}
-                  for k, v in self.registrations.items()]
+        lines += [
+            {"kind": "registrations", "phase": k, "count": v} for k, v in self.registrations.items()
+        ]
         lines += [{"kind": "dest", **asdict(s)} for s in self.dest]
         lines += [{"kind": "vip", "t": s.t, "owners": list(s.owners)} for s in self.vip]
         lines += [{"kind": "call", **asdict(c)} for c in self.calls]
@@ -232,8 +233,15 @@ class DispatcherPoller(_Poller):
         for ds in sets:
             for dest in ds.destinations:
                 self.obs.dest.append(
-                    DestSample(t, ds.id, dest.uri, self.host_of(dest.uri), dest.state.value,
-                               dest.raw_state, dest.selectable)
+                    DestSample(
+                        t,
+                        ds.id,
+                        dest.uri,
+                        self.host_of(dest.uri),
+                        dest.state.value,
+                        dest.raw_state,
+                        dest.selectable,
+                    )
                 )
 
 
@@ -302,10 +310,12 @@ def parse_sipp_messages(text: str, host_header: str = "X-Host-Id") -> list[CallR
     calls: dict[str, dict[str, Any]] = {}
     for index, head in enumerate(heads):
         body_end = heads[index + 1].start() if index + 1 < len(heads) else len(text)
-        message = text[head.end():body_end]
+        message = text[head.end() : body_end]
         _record(calls, float(head.group("epoch")), head.group("dir"), message, host_header)
-    return sorted((CallRecord(call_id=k, **v) for k, v in calls.items()
-                   if "start" in v), key=lambda c: c.start)
+    return sorted(
+        (CallRecord(call_id=k, **v) for k, v in calls.items() if "start" in v),
+        key=lambda c: c.start,
+    )
 
 
 def _headers(message: str) -> tuple[str, dict[str, str]]:

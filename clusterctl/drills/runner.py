@@ -147,8 +147,7 @@ def run_once(
     phase.ended, phase.ok = clock(), not problems
     if problems:
         raise SteadyStateBroken(
-            f"{drill.name}: steady state does not hold, nothing was touched: "
-            + "; ".join(problems)
+            f"{drill.name}: steady state does not hold, nothing was touched: " + "; ".join(problems)
         )
     result.phases.append(phase)
     injected = False

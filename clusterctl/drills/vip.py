@@ -37,15 +37,29 @@ def analyze(
     bye_ratio = 100.0 * len(torn_down) / len(established) if established else None
     takeover = None if own.takeover_at is None else round(own.takeover_at - fault, 3)
     checks = [
-        Check("VIP takeover", takeover, limits.vip_takeover_s, "s",
-              note=f"new owner {own.new_owner}" if own.new_owner else "no takeover seen"),
-        Check("split brain (two owners)", round(own.longest_dual_s, 3), limits.split_brain_s,
-              "s"),
-        Check("registrations lost", lost, Limit(0, "0 (shared location table)", "computed"),
-              "", note=f"before {before}, after {after}"),
-        Check("pre-fault calls torn down with BYE", bye_ratio,
-              Limit(100, "100 %", "computed"), "%", higher_is_worse=False,
-              note=f"{len(torn_down)}/{len(established)}"),
+        Check(
+            "VIP takeover",
+            takeover,
+            limits.vip_takeover_s,
+            "s",
+            note=f"new owner {own.new_owner}" if own.new_owner else "no takeover seen",
+        ),
+        Check("split brain (two owners)", round(own.longest_dual_s, 3), limits.split_brain_s, "s"),
+        Check(
+            "registrations lost",
+            lost,
+            Limit(0, "0 (shared location table)", "computed"),
+            "",
+            note=f"before {before}, after {after}",
+        ),
+        Check(
+            "pre-fault calls torn down with BYE",
+            bye_ratio,
+            Limit(100, "100 %", "computed"),
+            "%",
+            higher_is_worse=False,
+            note=f"{len(torn_down)}/{len(established)}",
+        ),
     ]
     after_fault = [c for c in obs.calls if c.start >= fault]
     facts: dict[str, Any] = {
@@ -89,10 +103,15 @@ class VipDrill(Drill):
     def plan(self) -> list[tuple[str, str]]:
         owner = self.owner or "(the node holding the VIP at start)"
         return [
-            (", ".join(self.pair), f"ask {1 / self.probes.poll_interval:g} times a second "
-             f"whether it holds {self.vrrp.vip} (ip -o -4 addr show)"),
-            (self.probes.traffic_host or "(no probe host)",
-             "establish calls through the VIP, tear them down with BYE after the fault"),
+            (
+                ", ".join(self.pair),
+                f"ask {1 / self.probes.poll_interval:g} times a second "
+                f"whether it holds {self.vrrp.vip} (ip -o -4 addr show)",
+            ),
+            (
+                self.probes.traffic_host or "(no probe host)",
+                "establish calls through the VIP, tear them down with BYE after the fault",
+            ),
             (owner, f"{self.fault}: {self.probes.describe_fault(owner, self.fault)}"),
             (owner, f"restore: {self.probes.describe_restore(owner, self.fault)}"),
         ]
@@ -100,8 +119,10 @@ class VipDrill(Drill):
     def steady_state(self) -> list[str]:
         owners = self.probes.vip_owners(self.pair, str(self.vrrp.vip))
         if len(owners) != 1:
-            return [f"VIP {self.vrrp.vip} is held by {len(owners)} nodes "
-                    f"({', '.join(owners) or 'none'}), expected exactly one"]
+            return [
+                f"VIP {self.vrrp.vip} is held by {len(owners)} nodes "
+                f"({', '.join(owners) or 'none'}), expected exactly one"
+            ]
         self.owner = owners[0]
         problems = self.probes.edge_problems()
         try:
@@ -112,9 +133,13 @@ class VipDrill(Drill):
 
     def start_observing(self, obs: Observations) -> None:
         assert self.owner is not None  # steady_state ran first
-        obs.meta.update(drill=self.name, target=self.owner, fault=self.fault,
-                        engine=self.cluster.settings.edge_engine,
-                        traffic=self.probes.traffic_host is not None)
+        obs.meta.update(
+            drill=self.name,
+            target=self.owner,
+            fault=self.fault,
+            engine=self.cluster.settings.edge_engine,
+            traffic=self.probes.traffic_host is not None,
+        )
         obs.registrations["before"] = self.registrations_on(self.owner)
         self.probes.start(obs, vip=(self.pair, str(self.vrrp.vip)), dispatcher=False)
 
@@ -132,8 +157,9 @@ class VipDrill(Drill):
         def taken_over() -> bool:
             return analysis.vip_ownership(obs.vip, obs.marks["fault"], owner).new_owner is not None
 
-        if wait_until(taken_over, timeout=2 * self.limits.vip_takeover_s.value + 5,
-                      clock=self.clock):
+        if wait_until(
+            taken_over, timeout=2 * self.limits.vip_takeover_s.value + 5, clock=self.clock
+        ):
             new = analysis.vip_ownership(obs.vip, obs.marks["fault"], owner).new_owner
             time.sleep(WATCH_AFTER_TAKEOVER_S)
             if new is not None:
@@ -145,8 +171,11 @@ class VipDrill(Drill):
 
     def await_recovery(self, obs: Observations) -> None:
         # Back to exactly one owner (keepalived may or may not preempt back).
-        wait_until(lambda: bool(obs.vip) and len(obs.vip[-1].owners) == 1,
-                   timeout=3 * self.vrrp.advert_int + 5, clock=self.clock)
+        wait_until(
+            lambda: bool(obs.vip) and len(obs.vip[-1].owners) == 1,
+            timeout=3 * self.vrrp.advert_int + 5,
+            clock=self.clock,
+        )
         time.sleep(WATCH_AFTER_TAKEOVER_S)
 
     def analyze(self, obs: Observations) -> tuple[list[Check], dict[str, Any]]:

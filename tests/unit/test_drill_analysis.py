@@ -21,15 +21,22 @@ def cluster(**settings):
         "edge_engine": "kamailio",
         "vrrp_instances": [{"name": "edge", "vip": "10.77.0.10", "prefix": 24, "router_id": 7}],
         "shards": {"shard1": {"primary": "fs1a", "secondary": "fs1b"}},
-        "tenants": [{"id": "acme", "name": "Acme", "domain": "acme.example.org",
-                     "shard": "shard1"}],
+        "tenants": [
+            {"id": "acme", "name": "Acme", "domain": "acme.example.org", "shard": "shard1"}
+        ],
         **settings,
     }
-    hosts = {"edge1": "10.77.0.11", "edge2": "10.77.0.12", "fs1a": "10.77.0.21",
-             "fs1b": "10.77.0.22"}
+    hosts = {
+        "edge1": "10.77.0.11",
+        "edge2": "10.77.0.12",
+        "fs1a": "10.77.0.21",
+        "fs1b": "10.77.0.22",
+    }
     groups = {"sip_edge": ["edge1", "edge2"], "feature_servers": ["fs1a", "fs1b"]}
-    hostvars = {h: {**base, "ansible_host": a, **({"shard": "shard1"} if h.startswith("fs")
-                                                  else {})} for h, a in hosts.items()}
+    hostvars = {
+        h: {**base, "ansible_host": a, **({"shard": "shard1"} if h.startswith("fs") else {})}
+        for h, a in hosts.items()
+    }
     return build_cluster(groups, hostvars)
 
 
@@ -78,9 +85,14 @@ def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
     failed = {name for name, check in got.items() if not check.passed}
     # Detected 6 s after the fault under traffic (limit 2.5 s), never re-included after
     # restore at 1012 (the last exclusion lasts to 1015): re-inclusion is not observed.
-    assert failed == {"detection (under traffic)", "re-inclusion", "state flaps",
-                      "healthy destinations excluded", "failed calls in window",
-                      "post-dial delay p99"}
+    assert failed == {
+        "detection (under traffic)",
+        "re-inclusion",
+        "state flaps",
+        "healthy destinations excluded",
+        "failed calls in window",
+        "post-dial delay p99",
+    }
     assert got["detection (under traffic)"].measured == pytest.approx(6.0)
     assert got["re-inclusion"].measured == pytest.approx(3.0)
     # Six changes (three exclusions, three re-inclusions), two of them expected.
@@ -134,8 +146,7 @@ def test_vip_split_brain_lost_registrations_and_refused_bye_fail():
     c = cluster()
     vrrp = c.settings.vrrp_instances[0]
     obs = load_jsonl(FIXTURES / "vip_split_brain.jsonl")
-    checks, facts = vip.analyze(obs, vrrp, "edge1",
-                                thresholds_for(c.settings, vip_fault="netcut"))
+    checks, facts = vip.analyze(obs, vrrp, "edge1", thresholds_for(c.settings, vip_fault="netcut"))
     got = by_name(checks)
     assert got["split brain (two owners)"].measured == pytest.approx(3.4)
     assert not got["split brain (two owners)"].passed
@@ -156,12 +167,15 @@ def test_one_dual_sample_is_not_split_brain():
     assert own.takeover_at == 1.1
 
 
-@pytest.mark.parametrize(("values", "pct", "expected"), [
-    ([], 99, None),
-    ([3.0], 99, 3.0),
-    ([float(v) for v in range(1, 21)], 99, 20.0),
-    ([float(v) for v in range(1, 21)], 95, 19.0),
-    ([float(v) for v in range(1, 21)], 50, 10.0),
-])
+@pytest.mark.parametrize(
+    ("values", "pct", "expected"),
+    [
+        ([], 99, None),
+        ([3.0], 99, 3.0),
+        ([float(v) for v in range(1, 21)], 99, 20.0),
+        ([float(v) for v in range(1, 21)], 95, 19.0),
+        ([float(v) for v in range(1, 21)], 50, 10.0),
+    ],
+)
 def test_nearest_rank_percentile(values, pct, expected):
     assert analysis.percentile(values, pct) == expected

@@ -60,15 +60,23 @@ def _replaying(files):
 def test_dispatcher_poller_on_recorded_kamailio_replies_feeds_the_analysis():
     # Recorded from Kamailio 5.6.3: start-up (AX), first failed ping (TP, still selected),
     # threshold reached (IP), 15097 answering again (AP).
-    files = ["dispatcher_list_startup.json", "dispatcher_list_first_failed_ping.json",
-             "dispatcher_list_dead_dests_probing.json", "dispatcher_list_15097_recovered.json"]
+    files = [
+        "dispatcher_list_startup.json",
+        "dispatcher_list_first_failed_ping.json",
+        "dispatcher_list_dead_dests_probing.json",
+        "dispatcher_list_15097_recovered.json",
+    ]
     client = client_for("kamailio", "127.0.0.1", post=_replaying(files))
     obs = Observations(marks={"fault": 9.95, "restore": 10.25})
     ticks = iter([10.0, 10.1, 10.2, 10.3, 10.4])
     lookup = host_of_uri({"127.0.0.1": "fs"})
-    poller = DispatcherPoller(client.dispatcher_sets, obs, lambda uri: lookup(uri)
-                              if uri.endswith(":15097") else None,
-                              interval=0.1, clock=lambda: next(ticks))
+    poller = DispatcherPoller(
+        client.dispatcher_sets,
+        obs,
+        lambda uri: lookup(uri) if uri.endswith(":15097") else None,
+        interval=0.1,
+        clock=lambda: next(ticks),
+    )
     for _ in range(5):
         poller.poll_once()  # the fifth: transport refuses, recorded as an error, not raised
     assert sorted({s.t for s in obs.dest}) == [10.0, 10.1, 10.2, 10.3]
@@ -138,27 +146,42 @@ def _msg(epoch, direction, text):
 
 
 def _sip(first, call_id, cseq, extra=""):
-    return (f"{first}\r\nVia: SIP/2.0/UDP 10.77.0.51:5060\r\n"
-            f"From: <sip:1001@acme.example.org>;tag=1\r\nTo: <sip:1002@acme.example.org>\r\n"
-            f"Call-ID: {call_id}\r\nCSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n")
+    return (
+        f"{first}\r\nVia: SIP/2.0/UDP 10.77.0.51:5060\r\n"
+        f"From: <sip:1001@acme.example.org>;tag=1\r\nTo: <sip:1002@acme.example.org>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
 
 
 def test_sipp_message_log_gives_per_call_outcomes():
-    log = "".join([
-        _msg("100.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "a", "1 INVITE")),
-        _msg("100.010000", "received", _sip("SIP/2.0 100 Trying", "a", "1 INVITE")),
-        _msg("100.050000", "received", _sip("SIP/2.0 180 Ringing", "a", "1 INVITE")),
-        _msg("100.090000", "received", _sip("SIP/2.0 200 OK", "a", "1 INVITE",
-                                            "X-Host-Id: fs1a\r\n")),
-        _msg("101.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "b", "1 INVITE")),
-        _msg("103.100000", "received", _sip("SIP/2.0 408 Request Timeout", "b", "1 INVITE")),
-        _msg("102.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "c", "1 INVITE")),
-        _msg("108.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "a", "2 BYE")),
-        _msg("108.020000", "received", _sip("SIP/2.0 200 OK", "a", "2 BYE")),
-    ])
+    log = "".join(
+        [
+            _msg("100.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "a", "1 INVITE")),
+            _msg("100.010000", "received", _sip("SIP/2.0 100 Trying", "a", "1 INVITE")),
+            _msg("100.050000", "received", _sip("SIP/2.0 180 Ringing", "a", "1 INVITE")),
+            _msg(
+                "100.090000",
+                "received",
+                _sip("SIP/2.0 200 OK", "a", "1 INVITE", "X-Host-Id: fs1a\r\n"),
+            ),
+            _msg("101.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "b", "1 INVITE")),
+            _msg("103.100000", "received", _sip("SIP/2.0 408 Request Timeout", "b", "1 INVITE")),
+            _msg("102.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "c", "1 INVITE")),
+            _msg("108.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "a", "2 BYE")),
+            _msg("108.020000", "received", _sip("SIP/2.0 200 OK", "a", "2 BYE")),
+        ]
+    )
     calls = {c.call_id: c for c in parse_sipp_messages(log)}
-    assert calls["a"] == CallRecord("a", 100.0, 200, pdd=0.05, answered_by="fs1a",
-                                    tenant="acme.example.org", end=100.09, bye_at=108.0,
-                                    bye_status=200)
+    assert calls["a"] == CallRecord(
+        "a",
+        100.0,
+        200,
+        pdd=0.05,
+        answered_by="fs1a",
+        tenant="acme.example.org",
+        end=100.09,
+        bye_at=108.0,
+        bye_status=200,
+    )
     assert calls["b"].status == 408 and not calls["b"].ok and calls["b"].pdd is None
     assert calls["c"].status is None and not calls["c"].ok  # never answered

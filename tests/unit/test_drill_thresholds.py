@@ -34,8 +34,9 @@ def test_shipped_timers_give_the_issue_targets():
 
 
 def test_slow_timers_raise_the_computed_bound():
-    limits = thresholds_for(settings(dispatcher={"ping_interval": 10, "probing_threshold": 3,
-                                                 "invite_timeout": 30}))
+    limits = thresholds_for(
+        settings(dispatcher={"ping_interval": 10, "probing_threshold": 3, "invite_timeout": 30})
+    )
     assert limits.detection_idle_s.value == 60.5
     assert limits.detection_traffic_s.value == 30.5
     assert limits.pdd_p99_s.value == 31.0
@@ -48,15 +49,21 @@ def test_inventory_value_wins_and_keeps_the_bound():
     assert "N*I+F" in limits.detection_idle_s.bound
 
 
-@pytest.mark.parametrize(("fault", "expected"), [
-    ("kill", 2.0), ("stop-keepalived", 2.0),
-    # Silent master: 3 * 0.5 + (156/256) * 0.5 + 0.5
-    ("freeze", 3 * 0.5 + 156 / 256 * 0.5 + 0.5), ("netcut", 3 * 0.5 + 156 / 256 * 0.5 + 0.5),
-])
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("kill", 2.0),
+        ("stop-keepalived", 2.0),
+        # Silent master: 3 * 0.5 + (156/256) * 0.5 + 0.5
+        ("freeze", 3 * 0.5 + 156 / 256 * 0.5 + 0.5),
+        ("netcut", 3 * 0.5 + 156 / 256 * 0.5 + 0.5),
+    ],
+)
 def test_vip_takeover_limit_depends_on_whether_the_master_is_silent(fault, expected):
     s = settings(vrrp_instances=[{**BASE["vrrp_instances"][0], "advert_int": 0.5}])
-    assert thresholds_for(s, vip_fault=fault).vip_takeover_s.value == pytest.approx(expected,
-                                                                                   abs=1e-3)
+    assert thresholds_for(s, vip_fault=fault).vip_takeover_s.value == pytest.approx(
+        expected, abs=1e-3
+    )
 
 
 def test_vrrpv3_skew_scales_with_advert_int():

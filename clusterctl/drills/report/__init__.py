@@ -75,9 +75,16 @@ def summary(report: DrillReport) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for run in report.runs:
         for check in run.checks:
-            entry = out.setdefault(check.name, {"values": [], "passed": 0, "runs": 0,
-                                                "limit": check.limit.value,
-                                                "theoretical_bound": check.limit.bound})
+            entry = out.setdefault(
+                check.name,
+                {
+                    "values": [],
+                    "passed": 0,
+                    "runs": 0,
+                    "limit": check.limit.value,
+                    "theoretical_bound": check.limit.bound,
+                },
+            )
             entry["values"].append(check.measured)
             entry["runs"] += 1
             entry["passed"] += check.passed

@@ -17,9 +17,14 @@ def to_junit(report: DrillReport) -> str:
     tests = failures = errors = 0
     for run in report.runs:
         cases: list[tuple[str, str | None, str | None]] = [
-            (c.name, None if c.passed else
-             f"measured {_value(c.measured, c.unit)}, limit {c.limit.value:g}; "
-             f"theory: {c.limit.bound}", None)
+            (
+                c.name,
+                None
+                if c.passed
+                else f"measured {_value(c.measured, c.unit)}, limit {c.limit.value:g}; "
+                f"theory: {c.limit.bound}",
+                None,
+            )
             for c in run.checks
         ]
         cases.append(("restore", None, run.restore_error))
@@ -27,8 +32,9 @@ def to_junit(report: DrillReport) -> str:
         if run.error or run.aborted:
             cases.append(("run", None, run.error or "aborted (Ctrl-C)"))
         for name, failure, error in cases:
-            case = ET.SubElement(suite, "testcase",
-                                 classname=f"drill.{report.drill}.run{run.number}", name=name)
+            case = ET.SubElement(
+                suite, "testcase", classname=f"drill.{report.drill}.run{run.number}", name=name
+            )
             tests += 1
             if failure:
                 failures += 1
@@ -37,8 +43,9 @@ def to_junit(report: DrillReport) -> str:
                 errors += 1
                 ET.SubElement(case, "error", message=error).text = error
     if len(report.runs) < report.requested_runs:
-        case = ET.SubElement(suite, "testcase", classname=f"drill.{report.drill}",
-                             name="all requested runs")
+        case = ET.SubElement(
+            suite, "testcase", classname=f"drill.{report.drill}", name="all requested runs"
+        )
         tests += 1
         failures += 1
         message = f"{len(report.runs)} of {report.requested_runs} runs ran"

@@ -21,8 +21,8 @@ def print_report(console: Console, report: DrillReport) -> None:
                 escape(check.name),
                 f"{measured} {check.unit}".strip(),
                 f"{'>=' if not check.higher_is_worse else '<='} {check.limit.value:g} "
-                f"{check.unit}".strip() + (" (inventory)" if check.limit.source == "inventory"
-                                           else ""),
+                f"{check.unit}".strip()
+                + (" (inventory)" if check.limit.source == "inventory" else ""),
                 escape(check.limit.bound),
                 "[green]pass[/]" if check.passed else "[red]FAIL[/]",
                 escape(check.note),
@@ -33,9 +33,13 @@ def print_report(console: Console, report: DrillReport) -> None:
         if "answered_by" in run.facts:
             parts = [f"{k}: {v}" for k, v in run.facts["answered_by"].items()]
             console.print("answered by - " + "; ".join(parts), markup=False, highlight=False)
-        for problem in ([run.error] if run.error else []) + (
-            [f"RESTORE FAILED: {run.restore_error}"] if run.restore_error else []
-        ) + [f"steady state after: {p}" for p in run.steady_after]:
+        for problem in (
+            ([run.error] if run.error else [])
+            + ([f"RESTORE FAILED: {run.restore_error}"] if run.restore_error else [])
+            + [f"steady state after: {p}" for p in run.steady_after]
+        ):
             console.print(f"[red]{escape(problem)}[/]", highlight=False)
-    console.print(f"verdict: {report.verdict.upper()} ({len(report.runs)} of "
-                  f"{report.requested_runs} runs)", highlight=False)
+    console.print(
+        f"verdict: {report.verdict.upper()} ({len(report.runs)} of {report.requested_runs} runs)",
+        highlight=False,
+    )
