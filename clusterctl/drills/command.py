@@ -23,6 +23,7 @@ from clusterctl.model import Cluster
 # its registered test users, one line per tenant: user;domain;password).
 PROBE_SCENARIO = "/etc/clusterctl/drill/uac.xml"
 PROBE_USERS = "/etc/clusterctl/drill/users.csv"
+PROBE_OPTIONS = "/etc/clusterctl/drill/options.xml"
 EXIT_ABORTED = 130
 
 
@@ -73,7 +74,7 @@ def build_probes(cluster: Cluster, backend: live.FaultBackend) -> live.Probes:
         vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
         command = live.SippCommand(str(vrrp.vip), PROBE_SCENARIO, PROBE_USERS)
         tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
-        traffic = live.SippTraffic(backend, probe_hosts[0], command, tenant_of)
+        traffic = live.SippTraffic(backend, probe_hosts[0], command, tenant_of, PROBE_OPTIONS)
     probes = live.Probes(cluster, backend, _edge_fetch(cluster, ref), traffic)
     ref.append(probes)
     return probes

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import importlib
-import shlex
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,24 +122,44 @@ class SippCommand:
         ]
 
 
+_SIPP_PID = re.compile(r"PID=\[(\d+)\]")
+
+
 class SippTraffic:
-    """Runs :class:`SippCommand` on the probe host through the fault backend's ``run``."""
+    """Runs :class:`SippCommand` on the probe host through the fault backend's ``run``.
+
+    SIPp's ``-bg`` prints ``Background mode - PID=[n]``; only that process is stopped.
+    ``options_scenario`` is a one-shot OPTIONS scenario on the probe host (SIPp has no
+    built-in one); SIPp exits non-zero when it got no 200, which ``run`` raises.
+    """
 
     def __init__(
-        self, backend: FaultBackend, host: str, command: SippCommand, tenant_of: dict[str, str]
+        self,
+        backend: FaultBackend,
+        host: str,
+        command: SippCommand,
+        tenant_of: dict[str, str],
+        options_scenario: str,
     ) -> None:
         self.backend = backend
         self.host = host
         self.command = command
         self.tenant_of = tenant_of
+        self.options_scenario = options_scenario
+        self.pid: int | None = None
 
     def start(self) -> None:
         self.backend.run(self.host, ["rm", "-f", self.command.trace])
-        self.backend.run(self.host, self.command.argv())
+        found = _SIPP_PID.search(self.backend.run(self.host, self.command.argv()))
+        if found is None:
+            raise ClusterctlError(f"SIPp on {self.host} did not report its PID in -bg mode")
+        self.pid = int(found.group(1))
 
     def stop(self) -> list[CallRecord]:
         # SIPp ignores SIGTERM; SIGINT ends it and flushes the trace.
-        self.backend.run(self.host, ["pkill", "-INT", "-x", "sipp"])
+        if self.pid is not None:
+            self.backend.run(self.host, ["kill", "-INT", str(self.pid)])
+            self.pid = None
         text = self.backend.run(self.host, ["cat", self.command.trace])
         return [
             CallRecord(**{**vars(c), "tenant": self.tenant_of.get(c.tenant or "", c.tenant)})
@@ -147,9 +167,19 @@ class SippTraffic:
         ]
 
     def answers(self, target: str) -> bool:
-        script = f"sipp {shlex.quote(target)}:5060 -sn uac_options -m 1 -timeout 1s"
+        argv = [
+            "sipp",
+            f"{target}:5060",
+            "-sf",
+            self.options_scenario,
+            "-m",
+            "1",
+            "-timeout",
+            "1s",
+            "-timeout_error",
+        ]
         try:
-            self.backend.run(self.host, ["sh", "-c", script])
+            self.backend.run(self.host, argv)
         except (OSError, RuntimeError):
             return False
         return True
@@ -265,11 +295,12 @@ class Probes:
             obs.calls.extend(sorted(self.traffic.stop(), key=lambda c: c.start))
 
     def wait_answers(self, target: str, timeout: float) -> float | None:
-        """When ``target`` answered OPTIONS again (None without traffic or by ``timeout``)."""
+        """When host ``target`` answered OPTIONS again (None without traffic or by ``timeout``)."""
         traffic = self.traffic
         if traffic is None:
             return None
-        if wait_until(lambda: traffic.answers(target), timeout, self.clock):
+        address = str(self.cluster.hosts[target].address)
+        if wait_until(lambda: traffic.answers(address), timeout, self.clock):
             return self.clock()
         return None
 

@@ -298,11 +298,13 @@ _SIPP_HEADER = re.compile(
 )
 
 
-def parse_sipp_messages(text: str, host_header: str = "X-Host-Id") -> list[CallRecord]:
+def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRecord]:
     """Per-call outcomes from a SIPp ``-trace_msg`` log of the UAC side.
 
     A call starts at its first INVITE sent; ``pdd`` runs to the first 180/183/200 received;
-    the final INVITE response gives ``status`` and ``answered_by`` (``host_header``); a BYE
+    the last final INVITE response (after a 407 challenge: the answer to the authenticated
+    INVITE) gives ``status`` and ``answered_by`` (``host_header``, the stand-in's and
+    FreeSWITCH's id header, see docs/headers.md); a BYE
     sent and its response give ``bye_at``/``bye_status``. Messages without a Call-ID are
     skipped; a call with no final answer keeps ``status`` None (counted as failed).
     """

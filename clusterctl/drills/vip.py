@@ -101,19 +101,22 @@ class VipDrill(Drill):
         self.owner: str | None = None
 
     def plan(self) -> list[tuple[str, str]]:
-        owner = self.owner or "(the node holding the VIP at start)"
+        # Nothing is asked before the drill runs, so the holder is not known in a dry run:
+        # the fault is described for the first node of the pair (both get the same one).
+        owner = self.owner or f"VIP holder: {' or '.join(self.pair)}"
+        example = self.owner or self.pair[0]
+        rate = 1 / self.probes.poll_interval
         return [
             (
                 ", ".join(self.pair),
-                f"ask {1 / self.probes.poll_interval:g} times a second "
-                f"whether it holds {self.vrrp.vip} (ip -o -4 addr show)",
+                f"ask {rate:g} times a second whether it holds {self.vrrp.vip} (ip -o -4 addr)",
             ),
             (
                 self.probes.traffic_host or "(no probe host)",
                 "establish calls through the VIP, tear them down with BYE after the fault",
             ),
-            (owner, f"{self.fault}: {self.probes.describe_fault(owner, self.fault)}"),
-            (owner, f"restore: {self.probes.describe_restore(owner, self.fault)}"),
+            (owner, f"{self.fault}: {self.probes.describe_fault(example, self.fault)}"),
+            (owner, f"restore: {self.probes.describe_restore(example, self.fault)}"),
         ]
 
     def steady_state(self) -> list[str]:

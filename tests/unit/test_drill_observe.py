@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterctl.drills import failover
+from clusterctl.drills import failover, live
 from clusterctl.drills.observe import (
     CallRecord,
     DispatcherPoller,
@@ -20,7 +20,7 @@ from clusterctl.drills.observe import (
     parse_sipp_messages,
 )
 from clusterctl.edge import EdgeManagementError, HttpReply, client_for
-from clusterctl.errors import BadInput
+from clusterctl.errors import BadInput, ClusterctlError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -162,9 +162,13 @@ def test_sipp_message_log_gives_per_call_outcomes():
             _msg(
                 "100.090000",
                 "received",
-                _sip("SIP/2.0 200 OK", "a", "1 INVITE", "X-Host-Id: fs1a\r\n"),
+                _sip("SIP/2.0 200 OK", "a", "1 INVITE", "X-FS-Id: fs1a\r\n"),
             ),
             _msg("101.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "b", "1 INVITE")),
+            _msg(
+                "101.010000", "received", _sip("SIP/2.0 407 Proxy Auth Required", "b", "1 INVITE")
+            ),
+            _msg("101.020000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "b", "2 INVITE")),
             _msg("103.100000", "received", _sip("SIP/2.0 408 Request Timeout", "b", "1 INVITE")),
             _msg("102.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "c", "1 INVITE")),
             _msg("108.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "a", "2 BYE")),
@@ -185,3 +189,54 @@ def test_sipp_message_log_gives_per_call_outcomes():
     )
     assert calls["b"].status == 408 and not calls["b"].ok and calls["b"].pdd is None
     assert calls["c"].status is None and not calls["c"].ok  # never answered
+
+
+class ProbeHost:
+    """A fault backend whose ``run`` plays a probe host with SIPp installed."""
+
+    def __init__(self, trace):
+        self.trace = trace
+        self.ran = []
+
+    def run(self, host, argv):
+        self.ran.append((host, argv))
+        if argv[0] == "sipp" and "-bg" in argv:
+            return "Background mode - PID=[4242]\n"
+        if argv[0] == "cat":
+            return self.trace
+        if argv[0] == "sipp" and "10.77.0.99:5060" in argv:
+            raise RuntimeError("sipp exited 1: no 200 to OPTIONS")
+        return ""
+
+
+def test_sipp_traffic_stops_only_its_own_process_and_names_tenants():
+    trace = "".join(
+        [
+            _msg("100.0", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "a", "1 INVITE")),
+            _msg("100.1", "received", _sip("SIP/2.0 200 OK", "a", "1 INVITE", "X-FS-Id: fs1a\r\n")),
+        ]
+    )
+    host = ProbeHost(trace)
+    command = live.SippCommand("10.77.0.10", "/s/uac.xml", "/s/users.csv", rate=5, max_seconds=60)
+    traffic = live.SippTraffic(
+        host, "probe1", command, {"acme.example.org": "acme"}, "/s/options.xml"
+    )
+    traffic.start()
+    calls = traffic.stop()
+    started = host.ran[1][1]
+    assert started[:2] == ["sipp", "10.77.0.10:5060"]
+    assert started[started.index("-m") + 1] == "300"  # bounded: 5 calls/s for 60 s
+    assert ("probe1", ["kill", "-INT", "4242"]) in host.ran
+    assert [(c.call_id, c.tenant, c.answered_by) for c in calls] == [("a", "acme", "fs1a")]
+    assert traffic.answers("10.77.0.21") is True
+    assert traffic.answers("10.77.0.99") is False
+
+
+def test_sipp_traffic_refuses_to_run_blind_without_a_pid():
+    class Silent(ProbeHost):
+        def run(self, host, argv):
+            return ""
+
+    traffic = live.SippTraffic(Silent(""), "probe1", live.SippCommand("v", "s", "u"), {}, "o")
+    with pytest.raises(ClusterctlError, match="did not report its PID"):
+        traffic.start()
