@@ -21,9 +21,11 @@ from clusterctl.drills.thresholds import Limit, Thresholds
 from clusterctl.model import Cluster
 
 FAULTS = ("stop", "kill", "freeze", "netcut")
-# A detection poll lags the edge's own decision by up to one poll interval; a failed INVITE
-# "caused" the exclusion when the exclusion was seen within this long after its timeout fired.
-MECHANISM_TOLERANCE_S = 0.5
+# A failed INVITE "caused" the exclusion when the exclusion was seen between EARLY before and
+# LATE after its timeout (start + F) should have fired: the poll lags by one interval, and
+# OpenSIPS's 1 s timer tick fires a 2 s timeout after 2.0-3.0 s.
+MECHANISM_EARLY_S = 0.5
+MECHANISM_LATE_S = 1.5
 # Traffic kept flowing after detection, so calls in the exclusion window are counted too.
 WINDOW_AFTER_DETECTION_S = 3.0
 
@@ -69,7 +71,8 @@ def mechanism(
     """("failed call", the call) or ("probing", None); (None, None) when never excluded.
 
     A call placed after the fault whose first choice was the target and whose INVITE timeout
-    (``invite_timeout``) ran out no later than the exclusion was seen is what marked it.
+    (``invite_timeout``) ran out just before the exclusion was seen is what marked it; an
+    exclusion seen long after every such timeout came from probing (the call did not mark).
     """
     if times.excluded is None:
         return None, None
@@ -77,7 +80,8 @@ def mechanism(
     for call in analysis.calls_between(obs.calls, times.fault, times.excluded):
         if not first_choice(cluster, call, target) or call.answered_by == target:
             continue
-        if call.start + timeout <= times.excluded + MECHANISM_TOLERANCE_S:
+        lag = times.excluded - (call.start + timeout)
+        if -MECHANISM_EARLY_S <= lag <= MECHANISM_LATE_S:
             return "failed call", call
     return "probing", None
 

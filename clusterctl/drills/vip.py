@@ -32,7 +32,16 @@ def analyze(
     before = obs.registrations.get("before")
     after = obs.registrations.get("after")
     lost = None if before is None or after is None else float(max(0, before - after))
-    established = [c for c in obs.calls if c.ok and c.start < fault and (c.end or 0) < fault]
+    # Calls answered before the fault and still up when it hit (a BYE sent before the fault
+    # proves nothing about the new owner).
+    established = [
+        c
+        for c in obs.calls
+        if c.ok
+        and c.start < fault
+        and (c.end or 0) < fault
+        and (c.bye_at is None or c.bye_at >= fault)
+    ]
     torn_down = [c for c in established if c.bye_status == 200]
     bye_ratio = 100.0 * len(torn_down) / len(established) if established else None
     takeover = None if own.takeover_at is None else round(own.takeover_at - fault, 3)

@@ -80,7 +80,7 @@ def test_traffic_kill_excluded_by_the_failed_call_and_calls_move_back():
 def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
     c = cluster()
     obs = load_jsonl(FIXTURES / "failover_flapping_fail.jsonl")
-    checks, _ = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
+    checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
     got = by_name(checks)
     failed = {name for name, check in got.items() if not check.passed}
     # Detected 6 s after the fault under traffic (limit 2.5 s), never re-included after
@@ -98,6 +98,8 @@ def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
     # Six changes (three exclusions, three re-inclusions), two of them expected.
     assert got["state flaps"].measured == 6 - 2
     assert got["healthy destinations excluded"].note == "fs1b"
+    # bad1's timeout fired at 1006, the exclusion came at 1009: probing, not the call.
+    assert facts["mechanism"] == "probing"
     run = RunResult(1, checks=checks)
     assert run.verdict == "fail"
 
@@ -179,3 +181,19 @@ def test_one_dual_sample_is_not_split_brain():
 )
 def test_nearest_rank_percentile(values, pct, expected):
     assert analysis.percentile(values, pct) == expected
+
+
+def test_vip_bye_counts_only_calls_still_up_at_the_fault():
+    c = cluster()
+    obs = load_jsonl(FIXTURES / "vip_kill_ok.jsonl")
+    # Torn down before the fault: proves nothing about the new owner, not counted.
+    obs.calls.append(
+        CallRecord(
+            "early", 1000.5, 200, 0.05, "fs1a", "acme", end=1000.56, bye_at=1002.0, bye_status=481
+        )
+    )
+    # Up at the fault, never torn down (SIPp stopped first): counts as not torn down.
+    obs.calls.append(CallRecord("dangling", 1002.0, 200, 0.05, "fs1a", "acme", end=1002.06))
+    checks, _ = vip.analyze(obs, c.settings.vrrp_instances[0], "edge1", thresholds_for(c.settings))
+    bye = by_name(checks)["pre-fault calls torn down with BYE"]
+    assert bye.measured == 80.0 and bye.note == "4/5"

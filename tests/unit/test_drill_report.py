@@ -123,3 +123,19 @@ def test_timeline_labels_stay_bounded_when_clocks_disagree():
     run.obs.mark("restore", 1.8e9)  # a backend on another clock: must not explode the chart
     html = to_html(DrillReport("vip", "drilltest", {}, [run]))
     assert 1 <= len(re.findall(r'text-anchor="middle">[+-]\d+s<', html)) <= 21
+
+
+def test_terminal_summary_over_several_runs():
+    console = Console(record=True, width=200)
+    print_report(
+        console,
+        report(
+            "failover_traffic_kill_opensips.jsonl",
+            "failover_traffic_kill_opensips.jsonl",
+            "failover_flapping_fail.jsonl",
+        ),
+    )
+    text = console.export_text()
+    assert "drill failover: 3 runs" in text
+    line = next(ln for ln in text.splitlines() if "detection (under traffic)" in ln and "/3" in ln)
+    assert "2/3" in line and "6" in line  # the bad run's 6 s is the max

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from clusterctl.drills.report import DrillReport
+from clusterctl.drills.report import DrillReport, summary
 
 
 def print_report(console: Console, report: DrillReport) -> None:
@@ -39,7 +39,29 @@ def print_report(console: Console, report: DrillReport) -> None:
             + [f"steady state after: {p}" for p in run.steady_after]
         ):
             console.print(f"[red]{escape(problem)}[/]", highlight=False)
+    if len(report.runs) > 1:
+        console.print(summary_table(report))
     console.print(
         f"verdict: {report.verdict.upper()} ({len(report.runs)} of {report.requested_runs} runs)",
         highlight=False,
     )
+
+
+def summary_table(report: DrillReport) -> Table:
+    """Per check over all runs: passed runs, min, p95, max beside the limit and the bound."""
+    table = Table(title=f"drill {report.drill}: {len(report.runs)} runs")
+    for column in ("check", "passed", "min", "p95", "max", "limit", "theoretical bound"):
+        table.add_column(column)
+    for name, entry in summary(report).items():
+        table.add_row(
+            escape(name),
+            f"{entry['passed']}/{entry['runs']}",
+            *(_num(entry[key]) for key in ("min", "p95", "max")),
+            f"{entry['limit']:g}",
+            escape(entry["theoretical_bound"]),
+        )
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
