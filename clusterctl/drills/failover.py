@@ -43,17 +43,26 @@ class FailoverTimes:
 def times_of(obs: Observations, target: str) -> FailoverTimes:
     """Fault, exclusion, restore and re-inclusion of ``target`` in ``obs``.
 
-    Re-inclusion is measured from ``answers`` (the target replied to a probe-host OPTIONS
-    again) when the stream has it, else from ``restore``.
+    ``restore`` in the result is when the target answered a probe-host OPTIONS again
+    (``answers``) when the stream has it, else when the restore took effect. Re-inclusion is
+    the first selectable poll after the restore took effect; the edge's own ping can beat the
+    probe host's, so it may come before ``answers`` (see :func:`reinclusion_s`).
     """
     series = analysis.selectable_series(obs.dest, target)
     fault = obs.marks["fault"]
     excluded = analysis.first_change(series, fault, to=False)
-    back_from = obs.marks.get("answers", obs.marks.get("restore"))
+    restored = obs.marks.get("restore")
+    back_from = obs.marks.get("answers", restored)
     reincluded = None
-    if back_from is not None and excluded is not None:
-        reincluded = analysis.first_change(series, max(back_from, excluded), to=True)
+    if restored is not None and excluded is not None:
+        reincluded = analysis.first_change(series, max(restored, excluded), to=True)
     return FailoverTimes(fault, excluded, back_from, reincluded)
+
+
+def reinclusion_s(times: FailoverTimes) -> float | None:
+    """Seconds from "answers again" to re-inclusion; 0 when the edge was first."""
+    delta = _delta(times.reincluded, times.restore)
+    return None if delta is None else max(0.0, delta)
 
 
 def first_choice(cluster: Cluster, call: CallRecord, target: str) -> bool:
@@ -114,7 +123,7 @@ def analyze(
         ),
         Check(
             "re-inclusion",
-            _delta(times.reincluded, times.restore),
+            reinclusion_s(times),
             limits.reinclusion_s,
             "s",
             note="from the target answering again" if "answers" in obs.marks else "from restore",

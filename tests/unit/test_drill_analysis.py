@@ -197,3 +197,14 @@ def test_vip_bye_counts_only_calls_still_up_at_the_fault():
     checks, _ = vip.analyze(obs, c.settings.vrrp_instances[0], "edge1", thresholds_for(c.settings))
     bye = by_name(checks)["pre-fault calls torn down with BYE"]
     assert bye.measured == 80.0 and bye.note == "4/5"
+
+
+def test_reinclusion_before_the_probe_host_saw_an_answer_counts_zero():
+    obs = Observations(marks={"fault": 10.0, "restore": 20.0, "answers": 20.5})
+    obs.meta["traffic"] = False
+    for i in range(200):
+        t = 5.0 + i * 0.1
+        obs.dest.append(DestSample(t, 1, "u", "fs1a", "active", "AP", not 15.0 <= t < 20.2))
+    times = failover.times_of(obs, "fs1a")
+    assert times.reincluded == pytest.approx(20.2)
+    assert failover.reinclusion_s(times) == 0.0

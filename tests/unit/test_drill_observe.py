@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_drill_analysis import cluster
 
 from clusterctl.drills import failover, live
 from clusterctl.drills.observe import (
@@ -240,3 +241,23 @@ def test_sipp_traffic_refuses_to_run_blind_without_a_pid():
     traffic = live.SippTraffic(Silent(""), "probe1", live.SippCommand("v", "s", "u"), {}, "o")
     with pytest.raises(ClusterctlError, match="did not report its PID"):
         traffic.start()
+
+
+def test_wait_answers_returns_when_the_successful_probe_started():
+    # deadline, loop test, first probe's start, loop test, second probe's start
+    ticks = iter([100.0, 100.0, 100.0, 101.0, 101.5])
+
+    class Traffic:
+        host = "probe1"
+
+        def __init__(self):
+            self.asked = []
+
+        def answers(self, address):
+            self.asked.append(address)
+            return len(self.asked) == 2
+
+    traffic = Traffic()
+    probes = live.Probes(cluster(), None, lambda: [], traffic, clock=lambda: next(ticks))
+    assert probes.wait_answers("fs1a", timeout=10) == 101.5
+    assert traffic.asked == ["10.77.0.21", "10.77.0.21"]
