@@ -174,3 +174,29 @@ def test_status_without_a_lab(monkeypatch):
     res = invoke("status")
     assert res.exit_code == 0
     assert res.output == "no lab: run `clusterctl lab up`\n"
+
+
+def test_half_built_lab_names_the_failed_host(monkeypatch, lab_paths):
+    from clusterctl.errors import ClusterctlError  # noqa: PLC0415
+
+    monkeypatch.setattr(lifecycle, "ensure_engine", lambda allow: "running")
+    monkeypatch.setattr(lifecycle, "_check_subnet", lambda topo: None)
+    monkeypatch.setattr(lifecycle, "ensure_images", lambda debian: [])
+    monkeypatch.setattr(lifecycle, "_ensure_network", lambda topo: "created")
+    monkeypatch.setattr(lifecycle, "_ensure_key", lambda: "ssh-ed25519 AAAA test")
+    monkeypatch.setattr(lifecycle, "docker", FakeDocker({("image", "inspect"): "sha256:x"}))
+
+    def host_up(host, topo, image, image_id, public_key):
+        if host.name == "db2":
+            raise ClusterctlError("clusterctl-lab-db2: systemd/sshd not up within 90 s")
+        return ("created", "running", "AAAAkey")
+
+    monkeypatch.setattr(lifecycle, "_host_up", host_up)
+    res = invoke("up")
+    assert res.exit_code == 1
+    error = res.output.splitlines()[-1]
+    assert error.startswith("error: lab up failed at container start on db2 (db2: "
+                            "clusterctl-lab-db2: systemd/sshd not up within 90 s)")
+    assert "run `clusterctl lab up` again or `clusterctl lab down`" in error
+    assert "fs1a     created, systemd running" in res.output
+    assert not (lab_paths / "inventory" / "lab").exists()

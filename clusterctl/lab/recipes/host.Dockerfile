@@ -20,4 +20,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends iputils-ping netcat-openbsd \
  && apt-get install -y --no-install-recommends --download-only \
       mariadb-server galera-4 glusterfs-server glusterfs-client keepalived \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && journalctl --update-catalog \
+ && touch /etc/.updated /var/.updated
+# The last two lines do at build time what ldconfig.service, systemd-journal-catalog-update
+# and systemd-update-done would otherwise redo at every host's first boot (/usr changed).
