@@ -61,15 +61,18 @@ def analyze(
             "",
             note=f"before {before}, after {after}",
         ),
-        Check(
-            "pre-fault calls torn down with BYE",
-            bye_ratio,
-            Limit(100, "100 %", "computed"),
-            "%",
-            higher_is_worse=False,
-            note=f"{len(torn_down)}/{len(established)}",
-        ),
     ]
+    if obs.meta.get("traffic", True):
+        checks.append(
+            Check(
+                "pre-fault calls torn down with BYE",
+                bye_ratio,
+                Limit(100, "100 %", "computed"),
+                "%",
+                higher_is_worse=False,
+                note=f"{len(torn_down)}/{len(established)}",
+            )
+        )
     after_fault = [c for c in obs.calls if c.start >= fault]
     facts: dict[str, Any] = {
         "old_owner": old_owner,
