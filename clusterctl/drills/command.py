@@ -19,9 +19,11 @@ from clusterctl.edge import DispatcherSet, client_for
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
 
-# Installed on the probe host by the probe role (the edge contract suite's UAC scenario and
-# its registered test users, one line per tenant: user;domain;password).
+# Installed on the probe host by the probe role: a short-call UAC scenario (failover), one
+# that holds each call HOLD s before its BYE (vip: calls up across the fault), a one-shot
+# OPTIONS scenario, and the registered test users (one line per tenant: user;domain;password).
 PROBE_SCENARIO = "/etc/clusterctl/drill/uac.xml"
+PROBE_HOLD_SCENARIO = "/etc/clusterctl/drill/uac_hold.xml"
 PROBE_USERS = "/etc/clusterctl/drill/users.csv"
 PROBE_OPTIONS = "/etc/clusterctl/drill/options.xml"
 EXIT_ABORTED = 130
@@ -65,14 +67,16 @@ def _edge_fetch(
     return fetch
 
 
-def build_probes(cluster: Cluster, backend: live.FaultBackend) -> live.Probes:
+def build_probes(
+    cluster: Cluster, backend: live.FaultBackend, scenario: str = PROBE_SCENARIO
+) -> live.Probes:
     """The live observers: edge polling, VIP watching and SIPp traffic from the probe host."""
     ref: list[live.Probes] = []
     traffic = None
     probe_hosts = cluster.members("probes")
     if probe_hosts:
         vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
-        command = live.SippCommand(str(vrrp.vip), PROBE_SCENARIO, PROBE_USERS)
+        command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS)
         tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
         traffic = live.SippTraffic(backend, probe_hosts[0], command, tenant_of, PROBE_OPTIONS)
     probes = live.Probes(cluster, backend, _edge_fetch(cluster, ref), traffic)
@@ -110,7 +114,7 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
     return vip.VipDrill(
         cluster,
         fault,
-        build_probes(cluster, backend),
+        build_probes(cluster, backend, PROBE_HOLD_SCENARIO),
         thresholds_for(cluster.settings, vip_fault=fault),
         registrations_on(cluster),
     )

@@ -160,7 +160,9 @@ def test_full_run_writes_reports_and_prints_the_path(backend, monkeypatch, tmp_p
     monkeypatch.setattr(
         command,
         "build_probes",
-        lambda cluster, faults: ReplayProbes(faults, "failover_traffic_kill_opensips.jsonl"),
+        lambda cluster, faults, *scenario: ReplayProbes(
+            faults, "failover_traffic_kill_opensips.jsonl"
+        ),
     )
     monkeypatch.setattr(failover, "WINDOW_AFTER_DETECTION_S", 0)
     monkeypatch.setattr(failover.FailoverDrill, "baseline_s", 0)
@@ -179,7 +181,7 @@ def test_steady_state_broken_is_refused_with_the_reason(backend, monkeypatch, tm
     monkeypatch.setattr(
         command,
         "build_probes",
-        lambda cluster, faults: ReplayProbes(
+        lambda cluster, faults, *scenario: ReplayProbes(
             faults, "failover_traffic_kill_opensips.jsonl", steady_problem=True
         ),
     )
@@ -189,3 +191,47 @@ def test_steady_state_broken_is_refused_with_the_reason(backend, monkeypatch, tm
     assert "sip:10.77.0.22:5060 (fs1b) is not selectable (state IP)" in result.output
     assert backend.calls == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_run_on_a_production_inventory_with_yes(backend, monkeypatch, tmp_path):
+    monkeypatch.setenv("CLUSTERCTL_RUNS", str(tmp_path))
+    monkeypatch.setattr(
+        command,
+        "build_probes",
+        lambda cluster, faults, *scenario: ReplayProbes(faults, "failover_flapping_fail.jsonl"),
+    )
+    monkeypatch.setattr(failover, "WINDOW_AFTER_DETECTION_S", 0)
+    monkeypatch.setattr(failover.FailoverDrill, "baseline_s", 0)
+    monkeypatch.setattr(failover.FailoverDrill, "await_recovery", lambda self, obs: None)
+    result = invoke("drill", "failover", "-i", PROD, "--target", "fs1a", "--yes")
+    assert result.exit_code == 1
+    assert "not a lab inventory" not in result.output  # --yes: no question
+    assert "error: drill failover failed; reports: " in result.output
+    assert "state flaps" in result.output and "FAIL" in result.output
+    assert backend.calls == [("inject", "fs1a", "kill"), ("restore", "fs1a", "kill")]
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "report.json").read_text())["verdict"] == "fail"
+
+
+def test_ctrl_c_restores_writes_reports_and_exits_130(backend, monkeypatch, tmp_path):
+    monkeypatch.setenv("CLUSTERCTL_RUNS", str(tmp_path))
+    monkeypatch.setattr(
+        command,
+        "build_probes",
+        lambda cluster, faults, *scenario: ReplayProbes(
+            faults, "failover_traffic_kill_opensips.jsonl"
+        ),
+    )
+    monkeypatch.setattr(failover.FailoverDrill, "baseline_s", 0)
+
+    def interrupted(self, obs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(failover.FailoverDrill, "await_effect", interrupted)
+    result = invoke("drill", "failover", "-i", LAB, "--target", "fs1a", "--format", "junit")
+    assert result.exit_code == 130
+    assert "drill aborted (Ctrl-C); reports: " in result.output
+    assert backend.calls == [("inject", "fs1a", "kill"), ("restore", "fs1a", "kill")]
+    (run_dir,) = tmp_path.iterdir()
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    assert any(e.get("message") == "aborted (Ctrl-C)" for e in root.iter("error"))
