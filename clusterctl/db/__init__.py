@@ -1,0 +1,1 @@
+"""The database tier seen from clusterctl: per-node health (status, drills)."""
