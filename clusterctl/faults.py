@@ -267,7 +267,7 @@ class LabFaults(Faults):
     """Lab backend: freeze/thaw/restart through the container engine."""
 
     ENGINE: ClassVar[dict[str, tuple[str, ...]]] = {
-        "freeze": ("pause",), "thaw": ("unpause",), "restart": ("restart", "--time", "10")}
+        "freeze": ("pause",), "thaw": ("unpause",), "restart": ("restart", "-t", "10")}
 
     def host_command(self, action: str, host: str) -> list[str]:
         from clusterctl.lab.containers import container_name  # noqa: PLC0415

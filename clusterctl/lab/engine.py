@@ -44,7 +44,9 @@ class Result:
     def last_error_line(self) -> str:
         """The last non-empty stderr (or stdout) line: the part worth a one-line error."""
         for text in (self.stderr, self.stdout):
-            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            # The docker CLI ends some errors with a bare "exit status 1" after the real one.
+            lines = [line.strip() for line in text.splitlines()
+                     if line.strip() and not line.startswith("exit status ")]
             if lines:
                 return lines[-1]
         return f"exit code {self.returncode}"

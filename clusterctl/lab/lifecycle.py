@@ -312,20 +312,38 @@ def down(keep_images: bool, say: Say) -> None:
         return
     if found["containers"]:
         docker("rm", "-f", "-v", *found["containers"], timeout=120)
-    if found["networks"]:
-        docker("network", "rm", *found["networks"])
-    if found["volumes"]:
-        docker("volume", "rm", *found["volumes"])
-    kept = []
-    for image in images:
-        if not docker("image", "rm", image, check=False).ok:
-            kept.append(image)
+    left = [f"network {n} ({why})" for n, why in _remove_each("network", found["networks"])]
+    left += [f"volume {v} ({why})" for v, why in _remove_each("volume", found["volumes"])]
+    kept = [image for image, _why in _remove_each("image", images, retries=1)]
     _remove_local_files()
-    say(f"lab down: removed {len(found['containers'])} containers, {len(found['networks'])} "
-        f"network(s), {len(found['volumes'])} volumes, {len(images) - len(kept)} images "
+    removed = {k: len(v) for k, v in found.items()}
+    removed["networks"] -= sum(1 for x in left if x.startswith("network"))
+    removed["volumes"] -= sum(1 for x in left if x.startswith("volume"))
+    say(f"lab down: removed {removed['containers']} containers, {removed['networks']} "
+        f"network(s), {removed['volumes']} volumes, {len(images) - len(kept)} images "
         f"in {time.monotonic() - start:.1f} s")
     if kept:
         say(f"  kept {len(kept)} image(s) still used by other containers: {', '.join(kept)}")
+    if left:
+        raise ClusterctlError(f"lab down left behind {'; '.join(left)}: rerun `clusterctl lab "
+                              "down`; an engine that reports a stale endpoint keeps the "
+                              "network until dockerd restarts (`lab up` reuses it meanwhile)")
+
+
+def _remove_each(kind: str, names: list[str], retries: int = 5) -> list[tuple[str, str]]:
+    """``docker KIND rm`` each object, retrying briefly (the engine releases a removed
+    container's endpoints and mounts asynchronously); (name, last error) of those left."""
+    left = []
+    for name in names:
+        for attempt in range(retries):
+            res = docker(kind, "rm", name, check=False, timeout=60)
+            if res.ok:
+                break
+            if attempt < retries - 1:
+                time.sleep(1)
+        else:
+            left.append((name, res.last_error_line()))
+    return left
 
 
 def _engine_up() -> bool:
@@ -366,26 +384,34 @@ def status() -> list[HostStatus]:
     hosts = lab_hosts()
     if not hosts:
         return []
-    stats = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.ID}}\t{{.MemUsage}}",
-                   *[containers.container_name(h) for h in hosts], check=False, timeout=60)
     memory = {}
-    for line in stats.stdout.splitlines():
-        name, cid, usage = [*line.split("\t"), "", ""][:3]
-        used = usage.split(" / ")[0]
-        if used in {"", "0B"}:
-            # Debian 12's engine (20.10) reports 0B for systemd containers on cgroup v1 (systemd
-            # moves itself into init.scope); the container's cgroup still counts the memory.
-            cgroup = cgroup_memory(cid)
-            used = f"{cgroup / 2**20:.1f}MiB" if cgroup is not None else "-"
-        memory[name] = used
+    ids = docker("ps", "-a", "--no-trunc", *CONTAINER_FILTERS,
+                 "--format", "{{.Names}}\t{{.ID}}").stdout
+    for line in ids.splitlines():
+        name, _, cid = line.partition("\t")
+        used = cgroup_memory(cid)
+        memory[name] = f"{used / 2**20:.1f}MiB" if used is not None else _stats_memory(name)
     return [HostStatus(h, state, addr, memory.get(containers.container_name(h), "-"))
             for h, (state, addr) in sorted(hosts.items())]
 
 
-def cgroup_memory(container_id: str, root: Path = Path("/sys/fs/cgroup")) -> int | None:
-    """Bytes a container uses the way `docker stats` counts them (usage minus inactive page
-    cache), read from its cgroup (v1 or v2, cgroupfs or systemd driver); None if not found."""
-    full = docker("inspect", "--format", "{{.Id}}", container_id, check=False).stdout.strip()
+def _stats_memory(name: str) -> str:
+    """Memory use as `docker stats` reports it (when the cgroup files are not readable)."""
+    res = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", name, check=False,
+                 timeout=30)
+    used = res.stdout.split(" / ")[0].strip() if res.ok else ""
+    return used or "-"
+
+
+def cgroup_memory(full_id: str, root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Bytes a container (by its full id) uses the way `docker stats` counts them (usage
+    minus inactive page cache), read from its cgroup (v1 or v2, cgroupfs or systemd driver);
+    None if not found.
+
+    Read directly because Debian 12's engine (20.10) reports 0B in `docker stats` for systemd
+    containers on cgroup v1 (systemd moves itself into init.scope).
+    """
+    full = full_id
     candidates = [
         (root / "memory/docker" / full, "memory.usage_in_bytes", "total_inactive_file"),
         (root / f"memory/system.slice/docker-{full}.scope", "memory.usage_in_bytes",
@@ -416,7 +442,7 @@ def restart(host: str, say: Say) -> None:
     address = address_of(host)
     start = time.monotonic()
     name = containers.container_name(host)
-    docker("restart", "--time", "10", name, timeout=60)
+    docker("restart", "-t", "10", name, timeout=60)
     system = _wait_boot(name)
     wait_ssh(address)
     say(f"{host}: restarted, systemd {system}, SSH back after {time.monotonic() - start:.1f} s")

@@ -135,8 +135,8 @@ def test_lab_whole_host_faults_use_the_engine():
     event = lab.restart("edge1")
     assert local.calls == [["docker", "pause", "clusterctl-lab-fs1a"],
                            ["docker", "unpause", "clusterctl-lab-fs1a"],
-                           ["docker", "restart", "--time", "10", "clusterctl-lab-edge1"]]
-    assert event.detail == "docker restart --time 10 clusterctl-lab-edge1"
+                           ["docker", "restart", "-t", "10", "clusterctl-lab-edge1"]]
+    assert event.detail == "docker restart -t 10 clusterctl-lab-edge1"
     assert lab.refusal("freeze") is None
     with pytest.raises(ClusterctlError, match="freeze fs1a failed: engine says no"):
         LabFaults(TARGETS, FakeHost(), FakeLocal(rc=1)).freeze("fs1a")

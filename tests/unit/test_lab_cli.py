@@ -137,12 +137,29 @@ def test_down_removes_exactly_the_labelled_objects(monkeypatch, lab_paths):
                                                  "label=org.clusterctl.lab.host")
     assert ("rm", "-f", "-v", "c1", "c2") in fake.calls
     assert ("network", "rm", "clusterctl-lab") in fake.calls
-    assert ("volume", "rm", "v1", "v2") in fake.calls
+    assert ("volume", "rm", "v1") in fake.calls
+    assert ("volume", "rm", "v2") in fake.calls
     assert "kept 1 image(s) still used by other containers: img2" in res.output
     assert not (lab_paths / "inventory" / "lab").exists()
     fake.calls.clear()
     res = invoke("down", "--keep-images")
     assert not [c for c in fake.calls if c[0] in {"images", "image"}]
+
+
+def test_down_reports_what_the_engine_would_not_remove(monkeypatch, lab_paths):
+    fake = FakeDocker({("info",): "20.10.24", ("ps",): "c1\n", ("network", "ls"): "lab-net\n",
+                       ("volume", "ls"): "v1\n", ("images",): "", ("rm",): "",
+                       ("volume", "rm"): ""})
+    monkeypatch.setattr(lifecycle, "docker", fake)
+    monkeypatch.setattr(lifecycle.time, "sleep", lambda s: None)
+    res = invoke("down")
+    assert res.exit_code == 1
+    # Retried, and the volume was still removed after the network failed.
+    assert fake.calls.count(("network", "rm", "lab-net")) == 5
+    assert ("volume", "rm", "v1") in fake.calls
+    assert "removed 1 containers, 0 network(s), 1 volumes" in res.output
+    assert res.output.splitlines()[-1].startswith(
+        "error: lab down left behind network lab-net (No such object)")
 
 
 def test_ssh_to_an_unknown_host(monkeypatch):
@@ -200,3 +217,17 @@ def test_half_built_lab_names_the_failed_host(monkeypatch, lab_paths):
     assert "run `clusterctl lab up` again or `clusterctl lab down`" in error
     assert "fs1a     created, systemd running" in res.output
     assert not (lab_paths / "inventory" / "lab").exists()
+
+
+@pytest.mark.parametrize(("directory", "usage_file", "stat_line"), [
+    ("memory/docker/{id}", "memory.usage_in_bytes", "total_inactive_file 2097152"),
+    ("system.slice/docker-{id}.scope", "memory.current", "inactive_file 2097152"),
+])
+def test_memory_from_the_container_cgroup(tmp_path: Path, directory, usage_file, stat_line):
+    cid = "ab" * 32
+    path = tmp_path / directory.format(id=cid)
+    path.mkdir(parents=True)
+    (path / usage_file).write_text("12582912\n", encoding="utf-8")
+    (path / "memory.stat").write_text(f"cache 1\n{stat_line}\nrss 3\n", encoding="utf-8")
+    assert lifecycle.cgroup_memory(cid, tmp_path) == 10 * 2**20
+    assert lifecycle.cgroup_memory("cd" * 32, tmp_path) is None
