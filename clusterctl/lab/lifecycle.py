@@ -163,10 +163,18 @@ def _wait_boot(name: str) -> str:
         if state in {"running", "degraded"}:
             ssh = docker("exec", name, "systemctl", "is-active", "ssh", check=False, timeout=20)
             if ssh.stdout.strip() == "active":
-                return state
+                return state if state == "running" else _failed_units(name)
         time.sleep(0.5)
     raise ClusterctlError(f"{name}: systemd/sshd not up within {BOOT_TIMEOUT_S:.0f} s "
                           f"(system state {state})")
+
+
+def _failed_units(name: str) -> str:
+    """"degraded (failed: units...)": a degraded host is usable, but say what failed."""
+    res = docker("exec", name, "systemctl", "--failed", "--plain", "--no-legend", check=False,
+                 timeout=20)
+    units = [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
+    return f"degraded (failed: {', '.join(units) or 'none listed'})"
 
 
 def _install_key(name: str, public_key: str) -> str:
@@ -203,18 +211,22 @@ def _host_up(host: LabHost, topo: Topology, image: str, image_id: str,
     """Bring one host to "booted, key installed"; (action, system state, host key)."""
     name = containers.container_name(host.name)
     state = _container_state(host, image_id, topo.network_name)
-    action = "kept"
-    if state != "healthy":
-        if state != "absent":
-            docker("rm", "-f", name)
-        _volumes(host)
-        labels = {LAB_LABEL: "1", containers.HOST_LABEL: host.name}
-        docker(*containers.run_args(host.name, host.groups, address=str(host.address),
-                                    network=topo.network_name, image=image, labels=labels),
-               what=f"starting {name}")
-        action = "created" if state == "absent" else f"recreated ({state})"
-    system = _wait_boot(name)
-    return action, system, _install_key(name, public_key)
+    if state == "healthy":
+        try:
+            return "kept", _wait_boot(name), _install_key(name, public_key)
+        except ClusterctlError:
+            # A running host whose boot never finished (a half-failed earlier `up`) is
+            # replaced; its data volumes stay.
+            state = "boot never finished"
+    if state != "absent":
+        docker("rm", "-f", name)
+    _volumes(host)
+    labels = {LAB_LABEL: "1", containers.HOST_LABEL: host.name}
+    docker(*containers.run_args(host.name, host.groups, address=str(host.address),
+                                network=topo.network_name, image=image, labels=labels),
+           what=f"starting {name}")
+    action = "created" if state == "absent" else f"recreated ({state})"
+    return action, _wait_boot(name), _install_key(name, public_key)
 
 
 def _parallel(hosts: tuple[LabHost, ...], work: Callable[[LabHost], T]
@@ -239,6 +251,34 @@ def _fail_half_built(errors: dict[str, str], step: str) -> None:
         "lab is half built: run `clusterctl lab up` again or `clusterctl lab down`")
 
 
+# Every systemd in a container takes several inotify instances from the host's per-user
+# budget (128 by default on Debian): a dozen lab hosts next to a few Molecule containers
+# exhaust it and systemd stalls at boot ("Failed to create inotify object: Too many open
+# files"). kind asks for the same raise.
+INOTIFY_LIMITS = {"max_user_instances": 1024, "max_user_watches": 524288}
+INOTIFY_DIR = Path("/proc/sys/fs/inotify")
+
+
+def ensure_host_limits(say: Say, proc_dir: Path = INOTIFY_DIR) -> None:
+    """Raise the host's inotify limits to INOTIFY_LIMITS (never lowers them).
+
+    Raises BadInput with the sysctl command to run when they are too low and not writable.
+    """
+    for key, wanted in INOTIFY_LIMITS.items():
+        path = proc_dir / key
+        current = int(path.read_text(encoding="utf-8"))
+        if current >= wanted:
+            continue
+        try:
+            path.write_text(f"{wanted}\n", encoding="utf-8")
+        except OSError:
+            raise BadInput(f"fs.inotify.{key} is {current}; systemd containers need "
+                           f"{wanted}: run `sysctl -w fs.inotify.{key}={wanted}` as root"
+                           ) from None
+        say(f"    raised fs.inotify.{key} {current} -> {wanted} (systemd in every container "
+            "needs inotify)")
+
+
 def up(topo: Topology, debian: str, allow_install: bool, say: Say) -> None:
     """Build or reconcile the lab of ``topo``; idempotent (healthy hosts are kept).
 
@@ -249,8 +289,9 @@ def up(topo: Topology, debian: str, allow_install: bool, say: Say) -> None:
     say(f"lab up: {len(topo.hosts)} hosts from {topo.source}, Debian {debian}")
     with phases.phase("engine"):
         ensure_engine(allow_install)
-    with phases.phase("subnet check"):
+    with phases.phase("host checks"):
         _check_subnet(topo)
+        ensure_host_limits(say)
     with phases.phase("images"):
         built = ensure_images(debian)
     say("    " + ", ".join(f"{image} {state}" for image, state in built))

@@ -198,6 +198,7 @@ def test_half_built_lab_names_the_failed_host(monkeypatch, lab_paths):
 
     monkeypatch.setattr(lifecycle, "ensure_engine", lambda allow: "running")
     monkeypatch.setattr(lifecycle, "_check_subnet", lambda topo: None)
+    monkeypatch.setattr(lifecycle, "ensure_host_limits", lambda say: None)
     monkeypatch.setattr(lifecycle, "ensure_images", lambda debian: [])
     monkeypatch.setattr(lifecycle, "_ensure_network", lambda topo: "created")
     monkeypatch.setattr(lifecycle, "_ensure_key", lambda: "ssh-ed25519 AAAA test")
@@ -231,3 +232,29 @@ def test_memory_from_the_container_cgroup(tmp_path: Path, directory, usage_file,
     (path / "memory.stat").write_text(f"cache 1\n{stat_line}\nrss 3\n", encoding="utf-8")
     assert lifecycle.cgroup_memory(cid, tmp_path) == 10 * 2**20
     assert lifecycle.cgroup_memory("cd" * 32, tmp_path) is None
+
+
+def test_inotify_limits_are_raised_never_lowered(tmp_path: Path):
+    (tmp_path / "max_user_instances").write_text("128\n", encoding="utf-8")
+    (tmp_path / "max_user_watches").write_text("1000000\n", encoding="utf-8")
+    said: list[str] = []
+    lifecycle.ensure_host_limits(said.append, tmp_path)
+    assert (tmp_path / "max_user_instances").read_text(encoding="utf-8") == "1024\n"
+    assert (tmp_path / "max_user_watches").read_text(encoding="utf-8") == "1000000\n"
+    assert said == ["    raised fs.inotify.max_user_instances 128 -> 1024 (systemd in every "
+                    "container needs inotify)"]
+
+
+def test_inotify_limits_not_writable_say_what_to_run(tmp_path: Path, monkeypatch):
+    from clusterctl.errors import BadInput  # noqa: PLC0415
+
+    (tmp_path / "max_user_instances").write_text("128\n", encoding="utf-8")
+    (tmp_path / "max_user_watches").write_text("524288\n", encoding="utf-8")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    with pytest.raises(BadInput, match=r"fs.inotify.max_user_instances is 128; .*run "
+                                       r"`sysctl -w fs.inotify.max_user_instances=1024`"):
+        lifecycle.ensure_host_limits(print, tmp_path)
