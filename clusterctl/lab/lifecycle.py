@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -218,15 +219,24 @@ def _host_up(host: LabHost, topo: Topology, image: str, image_id: str,
             # A running host whose boot never finished (a half-failed earlier `up`) is
             # replaced; its data volumes stay.
             state = "boot never finished"
-    if state != "absent":
-        docker("rm", "-f", name)
-    _volumes(host)
     labels = {LAB_LABEL: "1", containers.HOST_LABEL: host.name}
-    docker(*containers.run_args(host.name, host.groups, address=str(host.address),
-                                network=topo.network_name, image=image, labels=labels),
-           what=f"starting {name}")
+    with _ENGINE_NETWORK_LOCK:
+        if state != "absent":
+            docker("rm", "-f", name)
+        _volumes(host)
+        docker(*containers.run_args(host.name, host.groups, address=str(host.address),
+                                    network=topo.network_name, image=image, labels=labels),
+               what=f"starting {name}")
     action = "created" if state == "absent" else f"recreated ({state})"
     return action, _wait_boot(name), _install_key(name, public_key)
+
+
+# Containers are created and removed one at a time, booted in parallel. Debian 12's engine
+# (20.10) once lost count of the lab network's endpoints after a run that created four
+# containers at a time, and then refused to remove the empty network ("has active
+# endpoints") until dockerd restarted; concurrent joins are the likely cause and the one we
+# can avoid.
+_ENGINE_NETWORK_LOCK = threading.Lock()
 
 
 def _parallel(hosts: tuple[LabHost, ...], work: Callable[[LabHost], T]
@@ -351,8 +361,8 @@ def down(keep_images: bool, say: Say) -> None:
     if not any(found.values()) and not images and not INVENTORY_DIR.exists():
         say("no lab: nothing carries the label org.clusterctl.lab=1; nothing removed")
         return
-    if found["containers"]:
-        docker("rm", "-f", "-v", *found["containers"], timeout=120)
+    for container in found["containers"]:  # one at a time: see _ENGINE_NETWORK_LOCK
+        docker("rm", "-f", "-v", container, timeout=60)
     left = [f"network {n} ({why})" for n, why in _remove_each("network", found["networks"])]
     left += [f"volume {v} ({why})" for v, why in _remove_each("volume", found["volumes"])]
     kept = [image for image, _why in _remove_each("image", images, retries=1)]
