@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,35 @@ def test_run_local_reports_missing_program_and_timeout():
     assert faults.run_local(["/nonexistent/prog"], 5).rc == 127
     assert faults.run_local(["sleep", "5"], 0.2).rc == 124
     assert faults.run_local(["sh", "-c", "echo hi"], 5).stdout == "hi\n"
+
+
+def test_drill_backend_from_a_lab_inventory(tmp_path):
+    from clusterctl.inventory import load_cluster  # noqa: PLC0415
+    from clusterctl.lab.inventory import write_inventory  # noqa: PLC0415
+    from clusterctl.lab.topology import load_topology, profile_path  # noqa: PLC0415
+
+    out = tmp_path / "lab"
+    write_inventory(load_topology(profile_path("default")), out, key_path=tmp_path / "k",
+                    known_hosts=tmp_path / "kh", lab_name="clusterctl-lab")
+    backend = faults.drill_backend(load_cluster(str(out)))
+    assert isinstance(backend.faults, LabFaults)
+    assert backend.faults.targets["fs2b"] == FaultTarget("fs2b", "172.29.10.24", "root",
+                                                         str(tmp_path / "k"))
+    assert backend.units["fs1a"] == "sipp-standin"
+    assert backend.units["edge2"] == "keepalived"
+    assert backend.refusal("fs1a", "freeze") is None
+    assert backend.describe("edge1", "stop-keepalived") == "systemctl stop keepalived"
+
+
+def test_drill_backend_for_production_refuses_freeze_without_commands():
+    from clusterctl.inventory import load_cluster  # noqa: PLC0415
+
+    # The drills' production test inventory sets no fault_commands.
+    cluster = load_cluster(str(Path(__file__).parents[1] / "fixtures/drills/inventory-prod"))
+    assert cluster.settings.fault_commands is None
+    backend = faults.drill_backend(cluster)
+    assert isinstance(backend.faults, ProductionFaults)
+    fs = cluster.members("feature_servers")[0]
+    assert backend.units[fs] == "freeswitch"
+    assert "set fault_commands.freeze" in str(backend.refusal(fs, "freeze"))
+    assert backend.refusal(fs, "netcut") is None
