@@ -100,17 +100,18 @@ def _seen(lab: Lab, node: Node, run_id: str) -> set[int]:
         return {int(row[0]) for row in cur.fetchall()}
 
 
-def _lag_sample(lab: Lab, reader: Node, run_id: str, seq: int, acked_at: float) -> float | None:
+def _lag_sample(
+    cur: pymysql.cursors.Cursor, run_id: str, seq: int, acked_at: float
+) -> float | None:
     """Milliseconds until an acknowledged row is visible on the peer (None past 2 s)."""
-    with _connect(lab, reader) as conn, conn.cursor() as cur:
-        for _ in range(400):  # 400 x 5 ms = 2 s at most
-            cur.execute(
-                "SELECT 1 FROM clusterctl_ops.drill_audit WHERE run_id = %s AND seq = %s",
-                (run_id, seq),
-            )
-            if cur.fetchall():
-                return (time.monotonic() - acked_at) * 1000
-            time.sleep(0.005)
+    for _ in range(400):  # 400 x 5 ms = 2 s at most
+        cur.execute(
+            "SELECT 1 FROM clusterctl_ops.drill_audit WHERE run_id = %s AND seq = %s",
+            (run_id, seq),
+        )
+        if cur.fetchall():
+            return (time.monotonic() - acked_at) * 1000
+        time.sleep(0.005)
     return None
 
 
@@ -122,16 +123,14 @@ def _write_phase(lab: Lab, run_id: str, log: WriteLog) -> tuple[float, float | N
     victim, survivors = lab.nodes[0], lab.nodes[1:]
     seq = 0
     conn = _connect(lab, victim)
-    with conn.cursor() as cur:
+    # The reader stays connected: a sample measures replication, not connection set-up.
+    with conn.cursor() as cur, _connect(lab, survivors[0]) as reader, reader.cursor() as peer:
         for _ in range(WRITES_BEFORE_KILL):
             seq += 1
-            cur.execute(
-                _INSERT,
-                (run_id, seq, victim.container),
-            )
+            cur.execute(_INSERT, (run_id, seq, victim.container))
             log.acked[seq] = time.monotonic()
             if seq % 10 == 0:
-                lag = _lag_sample(lab, survivors[0], run_id, seq, log.acked[seq])
+                lag = _lag_sample(peer, run_id, seq, log.acked[seq])
                 if lag is not None:
                     log.lag_ms.append(lag)
     killed_at = time.monotonic()
