@@ -142,6 +142,8 @@ class ClusterSettings(_Strict):
     tenants: list[Tenant] = Field(min_length=1)
     carriers: list[Carrier] = []
     drill_thresholds: DrillThresholds = DrillThresholds()
+    # Where operators (and clusterctl) connect from: SSH, management interfaces, SQL.
+    operator_networks: list[IPv4Network] = []
     lab: LabSettings | None = None
     fault_commands: FaultCommands | None = None
     # Secrets: required when the cluster has databases, never defaulted. Values may be vault

@@ -202,6 +202,15 @@ def _storage(cluster: Cluster) -> Iterator[Problem]:
         )
 
 
+def _operators(cluster: Cluster) -> Iterator[Problem]:
+    if not cluster.settings.operator_networks:
+        yield Problem(
+            "operator_networks",
+            "is empty: SSH and management ports would be reachable from nowhere",
+            "list the networks clusterctl and Ansible connect from, e.g. [192.0.2.0/28]",
+        )
+
+
 def _carriers(cluster: Cluster) -> Iterator[Problem]:
     names = Counter(c.name for c in cluster.settings.carriers)
     for name, count in names.items():
@@ -216,6 +225,7 @@ RULES: tuple[Rule, ...] = (
     _tenants,
     _databases,
     _storage,
+    _operators,
     _carriers,
 )
 

@@ -62,6 +62,8 @@ def group_vars(topo: Topology, lab_name: str) -> dict[str, dict[str, Any]]:
         "cluster.yml": {
             "cluster_name": "lab",
             "lab": {"name": lab_name, "network": topo.network_name, "subnet": str(topo.subnet)},
+            # clusterctl and Ansible reach the containers from the bridge's gateway.
+            "operator_networks": [f"{topo.gateway}/32"],
         },
         "edge.yml": {
             "edge_engine": "kamailio",

@@ -66,8 +66,8 @@ def test_minimal_cluster_defaults():
     assert s.db_root_password is None
     assert not cluster.is_lab
     # No databases, storage or probes: a minimal edge + feature cluster passes the rules
-    # except master_master's node count.
-    assert [p.where for p in problems_of(cluster)] == ["group databases"]
+    # except master_master's node count and the required operator networks.
+    assert [p.where for p in problems_of(cluster)] == ["group databases", "operator_networks"]
 
 
 def test_hosts_and_groups():

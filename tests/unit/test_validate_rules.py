@@ -661,3 +661,11 @@ def test_check_inventory_returns_the_model_when_valid(inventory_copy):
     cluster = check_inventory(str(inventory_copy))
     assert sorted(cluster.members("sip_edge")) == ["edge1", "edge2"]
     assert [t.id for t in cluster.settings.tenants] == ["acme", "globex", "initech"]
+
+
+def test_operator_networks_are_required(edit_yaml):
+    inv = edit_yaml("group_vars/all/cluster.yml", lambda d: d.pop("operator_networks"))
+    found, code = run(inv)
+    assert code == 1
+    assert [p.where for p in found] == ["operator_networks"]
+    assert "reachable from nowhere" in found[0].message
