@@ -155,11 +155,12 @@ class Edge:
         source: Remote | None = None,
         timeout: float = 20.0,
         extra: str = "",
+        port: int | None = None,
     ) -> SippResult:
         """Run one call of ``scenario`` against the VIP from ``source`` (default: the probe)."""
         where = source or self.probe
         self.copy_scenarios(where)
-        port = next(self.ports)
+        port = port or next(self.ports)
         log = f"{REMOTE_DIR}/{scenario}-{port}.log"
         err = f"{REMOTE_DIR}/{scenario}-{port}.err"
         args = [

@@ -22,9 +22,12 @@ def _user(users: list[User], tenant: Tenant, n: int = 0) -> User:
     return [u for u in users if u.tenant.id == tenant.id][n]
 
 
-def _register(edge: Edge, user: User, password: str | None = None, expires: int = 300) -> int:
-    keys = {"user": user.name, "domain": user.domain, "expires": str(expires)}
-    return edge.sipp("register", keys, (user.name, password or user.password)).rc
+def _register(
+    edge: Edge, user: User, scenario: str = "register", password: str | None = None
+) -> None:
+    keys = {"user": user.name, "domain": user.domain, "expires": "300"}
+    result = edge.sipp(scenario, keys, (user.name, password or user.password))
+    assert result.rc == 0, f"{scenario} for {user.name}@{user.domain}: {result.errors}"
 
 
 def _call(edge: Edge, caller: User, target: str, domain: str) -> tuple[str, str, float]:
@@ -46,11 +49,11 @@ def _primary_selectable(edge: Edge, set_id: int, address: str) -> bool:
 
 
 def test_register_with_digest_auth(edge: Edge, users: list[User]) -> None:
-    assert _register(edge, users[0]) == 0
+    _register(edge, users[0])
 
 
 def test_register_wrong_password_is_challenged_again(edge: Edge, users: list[User]) -> None:
-    assert _register(edge, users[0], password="wrong-" + users[0].password) == 0
+    _register(edge, users[0], "register_wrong_password", "wrong-" + users[0].password)
 
 
 def test_register_unknown_domain_is_404(edge: Edge) -> None:
@@ -127,17 +130,17 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
         primary.run("systemctl start sipp-standin", 15)
 
 
-def _call_registered_user(edge: Edge, user: User, port_offset: int) -> str:
+def _call_registered_user(edge: Edge, user: User) -> str:
     """A feature server calls ``user`` (registered from the probe): the phone's log."""
     shard = edge.cluster.settings.shards[user.tenant.shard]
     fs = edge.remote(shard.primary)
     probe = edge.probe
     edge.copy_scenarios(probe)
-    port = next(edge.ports) + port_offset
+    port = next(edge.ports)
     phone_log = f"/root/clusterctl-contract/phone-{port}.log"
     # The phone registers from the port it then answers on.
     keys = {"user": user.name, "domain": user.domain, "expires": "300"}
-    reg = edge.sipp("register", keys, (user.name, user.password), extra=f"-p {port}")
+    reg = edge.sipp("register", keys, (user.name, user.password), port=port)
     assert reg.rc == 0, reg.errors
     probe.run(
         f"rm -f {phone_log}; (timeout 25 sipp -sf /root/clusterctl-contract/phone.xml -m 1"
@@ -158,7 +161,7 @@ def _call_registered_user(edge: Edge, user: User, port_offset: int) -> str:
 
 def test_feature_server_reaches_registered_user(edge: Edge, users: list[User]) -> None:
     """Calls from feature servers are looked up in location; phones see no internal headers."""
-    log = _call_registered_user(edge, _user(users, edge.cluster.settings.tenants[0], 1), 0)
+    log = _call_registered_user(edge, _user(users, edge.cluster.settings.tenants[0], 1))
     leaked = re.search(r"RANG from .* leaked=(\S*)", log)
     assert leaked is not None, f"the phone was not called: {log!r}"
     assert leaked[1] == "", f"internal header {leaked[1]} reached the phone"
@@ -182,6 +185,6 @@ def test_vip_failover_keeps_registrations(edge: Edge, users: list[User]) -> None
             every=0.05,
         )
         print(f"VIP takeover observed after {time.monotonic() - start:.2f} s (ssh polling)")
-        assert "RANG" in _call_registered_user(edge, user, 0)
+        assert "RANG" in _call_registered_user(edge, user)
     finally:
         holder.run(f"systemctl start {edge.engine}", 30)
