@@ -410,7 +410,8 @@ class DrillFaults:
     """Fault kinds the drills name, mapped onto the primitives by the target's role.
 
     ``stop``/``kill`` act on the host's drill unit: a feature server's SIPp stand-in (lab) or
-    FreeSWITCH (production); on an edge host keepalived (its death is what moves the VIP).
+    FreeSWITCH (production); on an edge host the SIP engine (keepalived tracks it, so its
+    death is what must move the VIP).
     ``stop-keepalived`` stops keepalived gracefully; ``freeze`` and ``netcut`` the whole host.
     """
 
@@ -485,7 +486,7 @@ def drill_backend(cluster: Cluster) -> DrillFaults:
     for name in cluster.members("feature_servers"):
         units[name] = feature_unit
     for name in cluster.members("sip_edge"):
-        units[name] = "keepalived"
+        units[name] = cluster.settings.edge_engine
     faults: Faults
     if cluster.is_lab:
         from clusterctl.lab.lifecycle import KNOWN_HOSTS  # noqa: PLC0415
