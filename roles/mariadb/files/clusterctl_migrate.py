@@ -21,9 +21,12 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
+
+import pymysql
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -135,8 +138,7 @@ def ensure_tracking(cur: Cursor, tracking_db: str) -> None:
 def applied_versions(cur: Cursor, tracking_db: str, track: str) -> dict[int, str]:
     """Recorded version -> checksum for a track."""
     cur.execute(
-        f"SELECT version, checksum FROM {_ident(tracking_db)}.schema_migrations"
-        " WHERE track = %s",
+        f"SELECT version, checksum FROM {_ident(tracking_db)}.schema_migrations WHERE track = %s",
         (track,),
     )
     return {int(row[0]): str(row[1]) for row in cur.fetchall()}
@@ -174,7 +176,7 @@ def migrate(
         for step, statement in enumerate(migration.up, start=1):
             try:
                 cur.execute(statement)
-            except Exception as exc:  # noqa: BLE001 - any driver error fails the step
+            except Exception as exc:
                 revert_problem = _revert(cur, migration)
                 first_line = statement.splitlines()[0][:80]
                 raise MigrationError(
@@ -197,7 +199,7 @@ def _revert(cur: Cursor, migration: Migration) -> str | None:
     for statement in migration.down:
         try:
             cur.execute(statement)
-        except Exception as exc:  # noqa: BLE001 - report, keep undoing the rest
+        except Exception as exc:
             return f"revert step failed ({statement.splitlines()[0][:60]}): {exc}"
     return None
 
@@ -214,8 +216,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         migrations = load_migrations(args.directory)
-        import pymysql  # imported late: the parser and tests need no driver
-
         try:
             # The [client] section of the defaults file holds root's password once it is set.
             connection = pymysql.connect(
@@ -226,15 +226,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except pymysql.MySQLError as exc:
             raise MigrationError(f"cannot connect through {args.socket}: {exc}") from None
-        with connection:
-            with connection.cursor() as cur:
-                version, applied = migrate(
-                    cur,
-                    migrations,
-                    database=args.database,
-                    track=args.track,
-                    tracking_db=args.tracking_db,
-                )
+        with connection, connection.cursor() as cur:
+            version, applied = migrate(
+                cur,
+                migrations,
+                database=args.database,
+                track=args.track,
+                tracking_db=args.tracking_db,
+            )
     except MigrationFileError as exc:
         print(f"clusterctl-migrate: {exc}", file=sys.stderr)
         return 2
