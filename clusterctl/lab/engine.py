@@ -108,12 +108,21 @@ def install_allowed(flag: bool) -> bool:
     return flag or bool(os.environ.get("CI"))
 
 
-def _install_docker() -> None:
-    """``apt-get install docker.io``; raises ClusterctlError with apt's last line on failure."""
+# What the lab needs on the machine that runs it: binary -> Debian package.
+HOST_TOOLS = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
+
+
+def missing_packages() -> list[str]:
+    """Debian packages of HOST_TOOLS whose binary is not on PATH."""
+    return [pkg for binary, pkg in HOST_TOOLS.items() if shutil.which(binary) is None]
+
+
+def _install(packages: list[str]) -> None:
+    """``apt-get install`` ``packages``; raises ClusterctlError with apt's last line on failure."""
     env_prefix = ("env", "DEBIAN_FRONTEND=noninteractive")
     run((*env_prefix, "apt-get", "update"), timeout=300, what="apt-get update")
-    run((*env_prefix, "apt-get", "install", "-y", "--no-install-recommends", "docker.io"),
-        timeout=600, what="apt-get install docker.io")
+    run((*env_prefix, "apt-get", "install", "-y", "--no-install-recommends", *packages),
+        timeout=600, what=f"apt-get install {' '.join(packages)}")
 
 
 def _start_dockerd() -> None:
@@ -144,16 +153,21 @@ def ensure_engine(allow_install: bool) -> str:
     raises BadInput (exit 2) telling the user which flag allows it; ClusterctlError when the
     install or the daemon fails.
     """
-    if engine_answers():
+    missing = missing_packages()
+    if engine_answers() and not missing:
         return "running"
     if not install_allowed(allow_install):
+        what = (f"{', '.join(missing)} not installed" if missing
+                else "no Docker engine answers (docker info failed)")
         raise BadInput(
-            "no Docker engine answers (docker info failed): start dockerd, or rerun with "
-            "--install-engine (or CI=1) to let clusterctl install docker.io and start it"
+            f"{what}: install it and start dockerd, or rerun with --install-engine (or CI=1) "
+            "to let clusterctl install docker.io and debootstrap and start the engine"
         )
-    done = "started"
-    if shutil.which("dockerd") is None:
-        _install_docker()
-        done = "installed and started"
-    _start_dockerd()
+    done = "running"
+    if missing:
+        _install(missing)
+        done = f"installed {', '.join(missing)}"
+    if not engine_answers():
+        _start_dockerd()
+        done = f"{done}; started" if missing else "started"
     return done

@@ -1,5 +1,6 @@
-"""The lab end to end: up -> every host over SSH -> every fault primitive works and is undone
--> down leaves nothing labelled behind. Run with `pytest -m lab -s` (prints the figures)."""
+"""The lab end to end: up and deploy (the session fixture) -> every host over SSH -> a second
+deploy changes nothing -> every fault primitive works and is undone -> down leaves nothing
+labelled behind (the session fixture). Run with `pytest -m lab -s` (prints the figures)."""
 
 from __future__ import annotations
 
@@ -51,16 +52,6 @@ def docker(*args: str) -> str:
                           timeout=60).stdout
 
 
-def labelled() -> dict[str, list[str]]:
-    flt = ["--filter", "label=org.clusterctl.lab=1"]
-    return {
-        "containers": docker("ps", "-a", *flt, "--filter", "label=org.clusterctl.lab.host",
-                             "--format", "{{.Names}}").split(),
-        "networks": docker("network", "ls", *flt, "--format", "{{.Name}}").split(),
-        "volumes": docker("volume", "ls", *flt, "--format", "{{.Name}}").split(),
-    }
-
-
 def until(check, timeout: float, step: float = 0.5) -> bool:
     """Poll ``check`` for at most ``timeout`` s (bounded: a broken fault cannot hang CI)."""
     deadline = time.monotonic() + timeout
@@ -81,22 +72,11 @@ def reaches(src: str, dst: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[LabFaults]:
-    # Best effort: start from no lab. What is under test is the final `down` below.
-    down = clusterctl("lab", "down", "--keep-images")
-    print("initial lab down:", down.returncode, down.stdout, down.stderr)
-    res = timed("lab up (images cached)", "lab", "up")
-    print(res.stdout)
-    assert res.returncode == 0, res.stderr
-    faults = lab_faults()
-    try:
-        yield faults
-    finally:
-        res = timed("lab down (images kept)", "lab", "down", "--keep-images")
-        print(res.stdout, res.stderr)
-        print("figures:", json.dumps(FIGURES, indent=1))
-        assert res.returncode == 0
-        assert labelled() == {"containers": [], "networks": [], "volumes": []}
+def lab(deployed_lab: object) -> Iterator[LabFaults]:
+    """The fault backend of the session's deployed lab (tests/conftest.py brings it up and
+    takes it down, asserting that nothing labelled is left)."""
+    yield lab_faults()
+    print("lab test figures:", json.dumps(FIGURES, indent=1))
 
 
 def test_every_host_answers_ssh(lab: LabFaults):
@@ -124,10 +104,12 @@ def test_status_shows_every_host_running_with_memory(lab: LabFaults):
     print(res.stdout)
 
 
-# --- LEAD: insert here "deploy common twice, second run 0 changed" ---------------------------
-#   clusterctl deploy -i inventory/lab  (playbook common), twice; assert the second run
-#   reports changed=0 on every host. The inventory is written by the `lab` fixture above.
-# --- end of the lead's insertion point -------------------------------------------------------
+def test_second_deploy_changes_nothing(lab: LabFaults, lab_deploy):
+    # The session fixture ran the first deploy of site.yml (common, database, stand-ins, edge).
+    stats = lab_deploy("deploy site.yml, second run s")
+    assert set(stats["ok"]) == set(HOSTS)
+    assert stats.get("changed", {}) == {}, f"second run changed: {stats['changed']}"
+    assert not stats.get("failures") and not stats.get("dark"), stats
 
 
 @pytest.fixture
