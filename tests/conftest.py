@@ -52,6 +52,18 @@ def edit_yaml(inventory_copy: Path) -> EditYaml:
 
 # --- the deployed lab, shared by every `-m lab` test of one pytest session ------------------
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip lab tests unless the marker expression selects them: a plain `pytest` must not
+    spend many minutes building a lab on the machine's Docker engine."""
+    if "lab" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="needs the container lab: run `pytest -m lab`")
+    for item in items:
+        if "lab" in item.keywords:
+            item.add_marker(skip)
+
+
 LAB_INVENTORY = REPO_ROOT / "inventory" / "lab"
 # Figures the lab tests measure; printed when the session ends (pytest -s shows them).
 LAB_FIGURES: dict[str, float] = {}
