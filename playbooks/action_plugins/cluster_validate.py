@@ -53,4 +53,7 @@ class ActionModule(ActionBase):
             )
         else:
             result["msg"] = f"inventory is valid: {len(raw)} hosts"
+            # Later validate plays of the same run skip: by then plays may have added runtime
+            # groups (group_by) that are not the inventory's.
+            result["ansible_facts"] = {"cluster_inventory_valid": True}
         return result
