@@ -2,8 +2,9 @@
 
 VIP owner, each edge node's engine (reachable, version), the dispatcher sets of the node
 holding the VIP with each destination's state, the shard and tenants behind each set, the
-registration count and, when a reader is given, database health. Every probe is bounded by
-the edge client's timeout; a node that does not answer is shown as such, never raised.
+registration count (from the location table the edge nodes share, when a counter is given)
+and database health (clusterctl.db.health, as the monitor user). Every probe is bounded by
+its client's timeout; a node that does not answer is shown as such, never raised.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from clusterctl.db.health import NodeHealth, check_cluster
 from clusterctl.drills.observe import holds_address, host_of_uri
 from clusterctl.edge.base import EdgeClient, EdgeManagementError
 from clusterctl.model import Cluster
@@ -54,6 +56,17 @@ class SetState:
     destinations: list[Dest]
 
 
+@dataclass(frozen=True)
+class DbNode:
+    """One database node's health as ``status`` shows it."""
+
+    host: str
+    address: str
+    healthy: bool
+    summary: str
+    detail: dict[str, Any]
+
+
 @dataclass
 class ClusterStatus:
     """Everything ``status`` shows."""
@@ -65,7 +78,7 @@ class ClusterStatus:
     edges: list[EdgeNode]
     sets: list[SetState] = field(default_factory=list)
     registrations: int | None = None
-    database: dict[str, Any] | None = None
+    database: list[DbNode] | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -73,9 +86,14 @@ def gather(
     cluster: Cluster,
     client_for_host: Callable[[str], EdgeClient],
     ask_addresses: Callable[[str], str],
-    db_health: Callable[[Cluster], dict[str, Any]] | None = None,
+    db_health: Callable[[Cluster], list[DbNode]] | None = None,
+    count_registrations: Callable[[], int] | None = None,
 ) -> ClusterStatus:
-    """Read the cluster's state; unreachable parts become ``problems``, not exceptions."""
+    """Read the cluster's state; unreachable parts become ``problems``, not exceptions.
+
+    ``count_registrations`` replaces the engine's own count (``ul.dump``, empty when
+    contacts live in the database only).
+    """
     settings = cluster.settings
     vrrp = next(v for v in settings.vrrp_instances if v.group == "sip_edge")
     status = ClusterStatus(settings.cluster_name, settings.edge_engine, str(vrrp.vip), [], [])
@@ -104,17 +122,93 @@ def gather(
         )
     active = next((clients[h] for h in status.vip_owners if h in clients), None)
     if active is not None:
-        _read_edge(cluster, active, status)
+        _read_edge(cluster, active, status, count_registrations is None)
+    if count_registrations is not None:
+        try:
+            status.registrations = count_registrations()
+        except (OSError, RuntimeError) as exc:
+            status.problems.append(f"registrations: {exc}")
     if db_health is not None:
         status.database = db_health(cluster)
+        status.problems += [
+            f"database {n.host}: {n.summary}" for n in status.database if not n.healthy
+        ]
     return status
 
 
-def _read_edge(cluster: Cluster, client: EdgeClient, status: ClusterStatus) -> None:
+def database_health(cluster: Cluster) -> list[DbNode]:
+    """Health of every node of ``databases`` as the monitor user (db_monitor_password).
+
+    Without a password every node is shown unhealthy with the reason (never raised).
+    """
+    hosts = cluster.members("databases")
+    password = cluster.settings.db_monitor_password
+    if not password:
+        return [
+            DbNode(h, str(cluster.hosts[h].address), False, "no db_monitor_password", {})
+            for h in hosts
+        ]
+    nodes = check_cluster([str(cluster.hosts[h].address) for h in hosts], "monitor", password)
+    return [_db_node(h, n) for h, n in zip(hosts, nodes, strict=True)]
+
+
+def _db_node(host: str, node: NodeHealth) -> DbNode:
+    if not node.reachable:
+        summary = f"unreachable: {node.error}"
+    elif node.galera is not None:
+        g = node.galera
+        summary = f"galera {g.cluster_status} {g.local_state}, size {g.cluster_size}"
+    else:
+        running = sum(c.running for c in node.replication)
+        summary = f"replication {running}/{len(node.replication)} channels running"
+        lag = [c.seconds_behind for c in node.replication if c.seconds_behind is not None]
+        if lag:
+            summary += f", {max(lag)} s behind"
+        errors = [c.last_error for c in node.replication if c.last_error]
+        if errors:
+            summary += f", {errors[0]}"
+    if node.read_only:
+        summary += ", read-only"
+    return DbNode(host, node.address, node.healthy, summary, asdict(node))
+
+
+def location_counter(
+    run: Callable[[str, list[str]], str], databases: tuple[str, ...], database: str
+) -> Callable[[], int]:
+    """Valid contacts in the edge database's location table, read with ``mysql`` as root on
+    the first database node that answers (over SSH, as the contract suite does).
+
+    The returned counter raises RuntimeError when no node answers with a number.
+    """
+
+    def count() -> int:
+        errors = []
+        for db in databases:
+            argv = [
+                "mysql",
+                "-N",
+                "-B",
+                database,
+                "-e",
+                "SELECT COUNT(*) FROM location WHERE expires > NOW();",
+            ]
+            try:
+                return int(run(db, argv).split()[0])
+            except (OSError, RuntimeError, IndexError, ValueError) as exc:
+                errors.append(f"{db}: {exc}")
+        raise RuntimeError("location table: " + ("; ".join(errors) or "no database hosts"))
+
+    return count
+
+
+def _read_edge(
+    cluster: Cluster, client: EdgeClient, status: ClusterStatus, registrations: bool
+) -> None:
     host_of = host_of_uri({str(h.address): n for n, h in cluster.hosts.items() if h.address})
     try:
         sets = client.dispatcher_sets()
-        status.registrations = client.registration_count()
+        if registrations:
+            status.registrations = client.registration_count()
     except EdgeManagementError as exc:
         status.problems.append(exc.message)
         return
@@ -173,8 +267,9 @@ def render(status: ClusterStatus) -> Table:
     table.add_row(
         "registrations", "unknown" if status.registrations is None else str(status.registrations)
     )
-    if status.database is not None:
-        table.add_row("database", escape(json.dumps(status.database)))
+    for node in status.database or []:
+        color = "green" if node.healthy else "red"
+        table.add_row(f"database {node.host} {node.address}", f"[{color}]{escape(node.summary)}[/]")
     for problem in status.problems:
         table.add_row("[red]problem[/]", escape(problem))
     return table

@@ -15,17 +15,23 @@ from clusterctl.drills import failover, live, vip
 from clusterctl.drills.report import DrillReport, write_all
 from clusterctl.drills.runner import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
-from clusterctl.edge import DispatcherSet, client_for
+from clusterctl.edge import DispatcherSet, EdgeClient, client_for
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
 
-# Installed on the probe host by the probe role: a short-call UAC scenario (failover), one
-# that holds each call HOLD s before its BYE (vip: calls up across the fault), a one-shot
-# OPTIONS scenario, and the registered test users (one line per tenant: user;domain;password).
-PROBE_SCENARIO = "/etc/clusterctl/drill/uac.xml"
-PROBE_HOLD_SCENARIO = "/etc/clusterctl/drill/uac_hold.xml"
-PROBE_USERS = "/etc/clusterctl/drill/users.csv"
-PROBE_OPTIONS = "/etc/clusterctl/drill/options.xml"
+# Installed on the probe host by roles/drill_probe: a short-call UAC scenario (failover), one
+# that holds each call before its BYE (vip: calls up across the fault), a one-shot OPTIONS
+# scenario and a REGISTER one. The test users' CSV is written by the drill itself
+# (live.TestUsers: random passwords, removed afterwards).
+PROBE_DIR = "/etc/clusterctl/drill"
+PROBE_SCENARIO = f"{PROBE_DIR}/uac.xml"
+PROBE_HOLD_SCENARIO = f"{PROBE_DIR}/uac_hold.xml"
+PROBE_OPTIONS = f"{PROBE_DIR}/options.xml"
+PROBE_REGISTER = f"{PROBE_DIR}/register.xml"
+PROBE_USERS = "/tmp/clusterctl-drill-users.csv"
+# Where the roles put each engine's management interface (roles/sip_edge
+# sip_edge_management_port, roles/common common_edge_management_port).
+MANAGEMENT_PORTS = {"kamailio": 5071, "opensips": 8888}
 EXIT_ABORTED = 130
 
 
@@ -62,46 +68,81 @@ def _edge_fetch(
             if len(owners) != 1:
                 raise ClusterctlError(f"VIP {vrrp.vip} has {len(owners)} owners")
             chosen.append(str(cluster.hosts[owners[0]].address))
-        return client_for(cluster.settings.edge_engine, chosen[0]).dispatcher_sets()
+        return edge_client(cluster, chosen[0]).dispatcher_sets()
 
     return fetch
 
 
+def edge_client(cluster: Cluster, address: str) -> EdgeClient:
+    """The management client of the edge node at ``address`` on the roles' port."""
+    engine = cluster.settings.edge_engine
+    return client_for(engine, address, port=MANAGEMENT_PORTS[engine])
+
+
 def build_probes(
-    cluster: Cluster, backend: live.FaultBackend, scenario: str = PROBE_SCENARIO
+    cluster: Cluster,
+    backend: live.FaultBackend,
+    scenario: str = PROBE_SCENARIO,
+    traffic: bool = True,
 ) -> live.Probes:
-    """The live observers: edge polling, VIP watching and SIPp traffic from the probe host."""
+    """The live observers: edge polling, VIP watching and (``traffic``, with a probe host)
+    SIPp calls from the probe host as the drill's registered test users of every tenant."""
     ref: list[live.Probes] = []
-    traffic = None
+    sipp = None
     probe_hosts = cluster.members("probes")
-    if probe_hosts:
+    if probe_hosts and traffic:
         vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
-        command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS)
+        probe = probe_hosts[0]
+        local = str(cluster.hosts[probe].address or "")
+        command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS, local)
         tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
-        traffic = live.SippTraffic(backend, probe_hosts[0], command, tenant_of, PROBE_OPTIONS)
-    probes = live.Probes(cluster, backend, _edge_fetch(cluster, ref), traffic)
+        users = live.TestUsers(
+            backend,
+            cluster.members("databases"),
+            [t.domain for t in cluster.settings.tenants],
+            csv_path=PROBE_USERS,
+        )
+        sipp = live.SippTraffic(
+            backend,
+            probe,
+            command,
+            tenant_of,
+            PROBE_OPTIONS,
+            users=users,
+            register_scenario=PROBE_REGISTER,
+        )
+    probes = live.Probes(cluster, backend, _edge_fetch(cluster, ref), sipp)
     ref.append(probes)
     return probes
 
 
-def registrations_on(cluster: Cluster) -> Callable[[str], int]:
-    """Valid contacts in the location table of one edge node."""
+def registrations_on(probes: live.Probes) -> Callable[[str], int]:
+    """Valid contacts of the drill's test users.
+
+    Registrations live in the edge database only (Kamailio usrloc db_mode 3, OpenSIPS
+    sql-only), which both edge nodes share: the count is read from the location table
+    (``ul.dump`` of a node is empty in that mode), so "before" and "after" the takeover
+    compare what the new holder serves with what the old one had.
+    """
 
     def count(host: str) -> int:
-        address = str(cluster.hosts[host].address)
-        return client_for(cluster.settings.edge_engine, address).registration_count()
+        del host  # the same table for both nodes
+        traffic = probes.traffic
+        return traffic.registered() if isinstance(traffic, live.SippTraffic) else 0
 
     return count
 
 
-def failover_drill(cluster: Cluster, target: str, fault: str) -> Drill:
-    """Checked and built, nothing touched. Raises BadInput for bad input."""
+def failover_drill(cluster: Cluster, target: str, fault: str, traffic: bool = True) -> Drill:
+    """Checked and built, nothing touched. Raises BadInput for bad input.
+
+    ``traffic`` False measures detection by probing alone (no calls to mark the target).
+    """
     check_host(cluster, target, "feature_servers")
     backend = live.faults_for(cluster)
     check_fault(backend, (target,), fault)
-    return failover.FailoverDrill(
-        cluster, target, fault, build_probes(cluster, backend), thresholds_for(cluster.settings)
-    )
+    probes = build_probes(cluster, backend, PROBE_SCENARIO, traffic)
+    return failover.FailoverDrill(cluster, target, fault, probes, thresholds_for(cluster.settings))
 
 
 def vip_drill(cluster: Cluster, fault: str) -> Drill:
@@ -111,12 +152,13 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
         raise BadInput(f"group sip_edge has {len(pair)} host(s); the VIP drill needs the pair")
     backend = live.faults_for(cluster)
     check_fault(backend, pair, fault)
+    probes = build_probes(cluster, backend, PROBE_HOLD_SCENARIO)
     return vip.VipDrill(
         cluster,
         fault,
-        build_probes(cluster, backend, PROBE_HOLD_SCENARIO),
+        probes,
         thresholds_for(cluster.settings, vip_fault=fault),
-        registrations_on(cluster),
+        registrations_on(probes),
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import secrets
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,23 +86,38 @@ class Traffic(Protocol):
         """Whether ``target`` answers a SIP OPTIONS from the probe host now."""
 
 
+# The edge database (roles/mariadb ``mariadb_edge_database``): subscriber and location tables.
+EDGE_DATABASE = "clusterctl_edge"
+# Local SIP ports on the probe host, one per SIPp process the drill may run at the same time.
+TRAFFIC_PORT = 5090
+OPTIONS_PORT = 5091
+REGISTER_PORT = 5092
+# SIPp ends on the first SIGINT only after its calls in progress (held calls of the vip
+# drill last drill_probe_hold_ms); a second SIGINT ends it at once.
+SIPP_STOP_WAIT_S = 15
+
+
 @dataclass(frozen=True)
 class SippCommand:
-    """SIPp on the probe host: registered test users calling through the VIP.
+    """SIPp on the probe host: the drill's test users calling through the VIP.
 
-    ``scenario`` and ``users`` are files the probe host role installs (the edge contract
-    suite's UAC scenario and its CSV of test users, one per tenant).
+    ``scenario`` is a file the drill_probe role installs; ``users`` the CSV of test users the
+    drill writes on the probe (:class:`TestUsers`). ``local`` is the probe's own address
+    (Via and Contact must carry it, not whatever the host name resolves to).
     """
 
     vip: str
     scenario: str
     users: str
+    local: str = ""
     rate: float = 5.0
     max_seconds: float = 120.0
     trace: str = "/tmp/clusterctl-drill-messages.log"  # on the probe host
+    port: int = TRAFFIC_PORT
 
     def argv(self) -> list[str]:
-        """The SIPp command line; ``-m`` bounds the calls to ``rate * max_seconds``."""
+        """The SIPp command line; ``-m`` bounds the calls, ``-timeout`` the run's length."""
+        local = ["-i", self.local] if self.local else []
         return [
             "sipp",
             f"{self.vip}:5060",
@@ -108,10 +125,15 @@ class SippCommand:
             self.scenario,
             "-inf",
             self.users,
+            *local,
+            "-p",
+            str(self.port),
             "-r",
             f"{self.rate:g}",
             "-m",
             str(int(self.rate * self.max_seconds)),
+            "-timeout",
+            f"{int(self.max_seconds) + SIPP_STOP_WAIT_S + 30}s",
             "-trace_msg",
             "-message_file",
             self.trace,
@@ -122,15 +144,141 @@ class SippCommand:
         ]
 
 
+def _on_probe(argv: list[str], log: str) -> list[str]:
+    """``argv`` under ``sh`` with TZ=UTC (SIPp 3.7.3 stamps its trace in local time) and its
+    output in ``log``: a ``-bg`` SIPp keeps no SSH channel open once its parent exits."""
+    return [
+        "sh",
+        "-c",
+        f"TZ=UTC {shlex.join(argv)} >{log} 2>&1 </dev/null; rc=$?; cat {log}; exit $rc",
+    ]
+
+
+@dataclass(frozen=True)
+class TestUser:
+    """One drill subscriber."""
+
+    name: str
+    domain: str
+    password: str
+
+
+class TestUsers:
+    """The drill's own subscribers, the way the edge contract suite makes them.
+
+    Created with SQL on a database node (``mysql`` as root over SSH, like
+    tests/contract/harness.py) with random passwords, written as SIPp's ``-inf`` CSV on the
+    probe host, registered through the VIP, and removed again (subscriber and location rows)
+    when the drill stops. Raises ClusterctlError when no database node takes the SQL or a
+    registration is refused.
+    """
+
+    prefix = "drill"
+
+    def __init__(
+        self,
+        backend: FaultBackend,
+        databases: tuple[str, ...],
+        domains: list[str],
+        per_tenant: int = 2,
+        csv_path: str = "/tmp/clusterctl-drill-users.csv",
+    ) -> None:
+        self.backend = backend
+        self.databases = databases
+        self.csv_path = csv_path
+        self.users = [
+            TestUser(f"{self.prefix}{n:02d}", domain, secrets.token_hex(8))
+            for domain in domains
+            for n in range(1, per_tenant + 1)
+        ]
+
+    def sql(self, statement: str) -> str:
+        """Run ``statement`` on the first database node that answers; its output."""
+        errors = []
+        for db in self.databases:
+            try:
+                return self.backend.run(db, ["mysql", "-N", "-B", EDGE_DATABASE, "-e", statement])
+            except (OSError, RuntimeError) as exc:
+                errors.append(f"{db}: {exc}")
+        raise ClusterctlError(
+            "drill test users: no database node took the SQL: "
+            + "; ".join(errors or ["no database hosts"])
+        )
+
+    def _where(self) -> str:
+        return " OR ".join(f"(username='{u.name}' AND domain='{u.domain}')" for u in self.users)
+
+    def create(self, probe: str) -> None:
+        """Subscribers in the database, their CSV on ``probe``."""
+        values = ",".join(f"('{u.name}','{u.domain}','{u.password}')" for u in self.users)
+        self.sql(
+            f"INSERT INTO subscriber (username, domain, password) VALUES {values} "
+            "ON DUPLICATE KEY UPDATE password = VALUES(password);"
+        )
+        # SIPp -inf: the first line says how lines are used, then user;domain;password.
+        text = "SEQUENTIAL\n" + "".join(f"{u.name};{u.domain};{u.password}\n" for u in self.users)
+        self.backend.run(
+            probe, ["sh", "-c", f"umask 077; printf %s {shlex.quote(text)} >{self.csv_path}"]
+        )
+
+    def register(self, probe: str, vip: str, local: str, scenario: str) -> None:
+        """REGISTER every test user through the VIP (SIPp exits non-zero if one fails)."""
+        argv = [
+            "sipp",
+            f"{vip}:5060",
+            "-sf",
+            scenario,
+            "-inf",
+            self.csv_path,
+            "-i",
+            local,
+            "-p",
+            str(REGISTER_PORT),
+            "-m",
+            str(len(self.users)),
+            "-r",
+            "20",
+            "-nostdin",
+            "-timeout",
+            "15s",
+            "-timeout_error",
+        ]
+        try:
+            self.backend.run(probe, _on_probe(argv, "/tmp/clusterctl-drill-register.out"))
+        except (OSError, RuntimeError) as exc:
+            raise ClusterctlError(
+                f"drill test users could not register through {vip}: {exc}"
+            ) from None
+
+    def registered(self) -> int:
+        """Valid contacts of the test users in the location table both edge nodes share."""
+        out = self.sql(
+            f"SELECT COUNT(*) FROM location WHERE ({self._where()}) AND expires > NOW();"
+        )
+        try:
+            return int(out.split()[0])
+        except (IndexError, ValueError):
+            raise ClusterctlError(f"drill test users: unexpected count {out!r}") from None
+
+    def drop(self, probe: str) -> None:
+        """Remove the users, their contacts and their CSV."""
+        self.sql(
+            f"DELETE FROM location WHERE {self._where()}; "
+            f"DELETE FROM subscriber WHERE {self._where()};"
+        )
+        self.backend.run(probe, ["rm", "-f", self.csv_path])
+
+
 _SIPP_PID = re.compile(r"PID=\[(\d+)\]")
 
 
 class SippTraffic:
     """Runs :class:`SippCommand` on the probe host through the fault backend's ``run``.
 
-    SIPp's ``-bg`` prints ``Background mode - PID=[n]``; only that process is stopped.
-    ``options_scenario`` is a one-shot OPTIONS scenario on the probe host (SIPp has no
-    built-in one); SIPp exits non-zero when it got no 200, which ``run`` raises.
+    ``start`` creates and registers the test users, then starts SIPp in the background
+    (``-bg`` prints ``Background mode - PID=[n]``); ``stop`` ends only that process, reads the
+    trace and removes the users. ``options_scenario`` is a one-shot OPTIONS scenario on the
+    probe host (SIPp has no built-in one); SIPp exits non-zero when it got no 200.
     """
 
     def __init__(
@@ -140,27 +288,49 @@ class SippTraffic:
         command: SippCommand,
         tenant_of: dict[str, str],
         options_scenario: str,
+        *,
+        users: TestUsers | None = None,
+        register_scenario: str = "",
     ) -> None:
         self.backend = backend
         self.host = host
         self.command = command
         self.tenant_of = tenant_of
         self.options_scenario = options_scenario
+        self.users = users
+        self.register_scenario = register_scenario
         self.pid: int | None = None
 
+    def registered(self) -> int:
+        """Valid contacts of the drill's test users (0 without users)."""
+        return self.users.registered() if self.users else 0
+
     def start(self) -> None:
+        if self.users is not None:
+            self.users.create(self.host)
+            if self.register_scenario:
+                self.users.register(
+                    self.host, self.command.vip, self.command.local, self.register_scenario
+                )
         self.backend.run(self.host, ["rm", "-f", self.command.trace])
-        found = _SIPP_PID.search(self.backend.run(self.host, self.command.argv()))
+        out = self.backend.run(
+            self.host, _on_probe(self.command.argv(), "/tmp/clusterctl-drill-sipp.out")
+        )
+        found = _SIPP_PID.search(out)
         if found is None:
             raise ClusterctlError(f"SIPp on {self.host} did not report its PID in -bg mode")
         self.pid = int(found.group(1))
 
     def stop(self) -> list[CallRecord]:
-        # SIPp ignores SIGTERM; SIGINT ends it and flushes the trace.
-        if self.pid is not None:
-            self.backend.run(self.host, ["kill", "-INT", str(self.pid)])
-            self.pid = None
-        text = self.backend.run(self.host, ["cat", self.command.trace])
+        try:
+            # SIPp ignores SIGTERM; SIGINT ends it (after its calls) and flushes the trace.
+            if self.pid is not None:
+                self.backend.run(self.host, ["sh", "-c", _stop_script(self.pid)])
+                self.pid = None
+            text = self.backend.run(self.host, ["cat", self.command.trace])
+        finally:
+            if self.users is not None:
+                self.users.drop(self.host)
         return [
             CallRecord(**{**vars(c), "tenant": self.tenant_of.get(c.tenant or "", c.tenant)})
             for c in parse_sipp_messages(text)
@@ -174,6 +344,10 @@ class SippTraffic:
             self.options_scenario,
             "-m",
             "1",
+            *(["-i", self.command.local] if self.command.local else []),
+            "-p",
+            str(OPTIONS_PORT),
+            "-nostdin",
             "-timeout",
             "1s",
             "-timeout_error",
@@ -183,6 +357,16 @@ class SippTraffic:
         except (OSError, RuntimeError):
             return False
         return True
+
+
+def _stop_script(pid: int) -> str:
+    """SIGINT, wait for the calls in progress (bounded), then a second SIGINT and SIGKILL."""
+    steps = SIPP_STOP_WAIT_S * 5
+    return (
+        f"kill -INT {pid} 2>/dev/null || exit 0; "
+        f"for i in $(seq {steps}); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.2; done; "
+        f"kill -INT {pid} 2>/dev/null; sleep 1; kill -9 {pid} 2>/dev/null; true"
+    )
 
 
 class Probes:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -288,14 +289,24 @@ class VipWatcher(_Poller):
         self.obs.vip.append(VipSample(self.clock(), tuple(owners)))
 
 
-# SIPp -trace_msg: "----- 2026-11-26\t07:30:08.123456\t1795678208.123456" then
-# "UDP message sent (520 bytes):" or "UDP message received [412] bytes :", a blank line and
-# the message (CStat::formatTime(&t, true) in SIPp's source).
+# SIPp -trace_msg: "----- 2026-11-26 08:48:49.908483" (SIPp 3.7.3, local time of the probe,
+# which the traffic layer runs with TZ=UTC) or "----- 2026-11-26\t07:30:08.123456\t<epoch>"
+# (builds whose CStat::formatTime adds the epoch), then "UDP message sent (520 bytes):" or
+# "UDP message received [412] bytes :", a blank line and the message.
 _SIPP_HEADER = re.compile(
-    r"^-{10,} \S+\t\S+\t(?P<epoch>\d+\.\d+)\n\S+ (?:control )?message "
+    r"^-{10,} (?P<date>\d{4}-\d{2}-\d{2})[ \t](?P<time>\d{2}:\d{2}:\d{2}(?:\.\d+)?)"
+    r"(?:\t(?P<epoch>\d+\.\d+))?\n\S+ (?:control )?message "
     r"(?P<dir>sent|received) (?:\(\d+ bytes\):|\[\d+\] bytes :)\n\n",
     re.MULTILINE,
 )
+
+
+def _stamp(head: re.Match[str]) -> float:
+    """Epoch seconds of a trace header (the epoch field, else the UTC date and time)."""
+    if head.group("epoch"):
+        return float(head.group("epoch"))
+    when = datetime.fromisoformat(f"{head.group('date')}T{head.group('time')}")
+    return when.replace(tzinfo=UTC).timestamp()
 
 
 def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRecord]:
@@ -313,7 +324,7 @@ def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRec
     for index, head in enumerate(heads):
         body_end = heads[index + 1].start() if index + 1 < len(heads) else len(text)
         message = text[head.end() : body_end]
-        _record(calls, float(head.group("epoch")), head.group("dir"), message, host_header)
+        _record(calls, _stamp(head), head.group("dir"), message, host_header)
     return sorted(
         (CallRecord(call_id=k, **v) for k, v in calls.items() if "start" in v),
         key=lambda c: c.start,

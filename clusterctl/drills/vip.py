@@ -155,8 +155,9 @@ class VipDrill(Drill):
             engine=self.cluster.settings.edge_engine,
             traffic=self.probes.traffic_host is not None,
         )
-        obs.registrations["before"] = self.registrations_on(self.owner)
+        # Traffic starts by registering the drill's test users: count them after that.
         self.probes.start(obs, vip=(self.pair, str(self.vrrp.vip)), dispatcher=False)
+        obs.registrations["before"] = self.registrations_on(self.owner)
 
     def stop_observing(self, obs: Observations) -> None:
         self.probes.stop(obs)

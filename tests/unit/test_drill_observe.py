@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -193,20 +194,24 @@ def test_sipp_message_log_gives_per_call_outcomes():
 
 
 class ProbeHost:
-    """A fault backend whose ``run`` plays a probe host with SIPp installed."""
+    """A fault backend whose ``run`` plays a probe host with SIPp and a database node."""
 
-    def __init__(self, trace):
+    def __init__(self, trace, location_count="6"):
         self.trace = trace
+        self.location_count = location_count
         self.ran = []
 
     def run(self, host, argv):
         self.ran.append((host, argv))
-        if argv[0] == "sipp" and "-bg" in argv:
+        script = argv[2] if argv[0] == "sh" else ""
+        if script.startswith("TZ=UTC sipp") and " -bg" in script:
             return "Background mode - PID=[4242]\n"
         if argv[0] == "cat":
             return self.trace
         if argv[0] == "sipp" and "10.77.0.99:5060" in argv:
             raise RuntimeError("sipp exited 1: no 200 to OPTIONS")
+        if argv[0] == "mysql" and argv[-1].startswith("SELECT COUNT"):
+            return f"{self.location_count}\n"
         return ""
 
 
@@ -218,19 +223,60 @@ def test_sipp_traffic_stops_only_its_own_process_and_names_tenants():
         ]
     )
     host = ProbeHost(trace)
-    command = live.SippCommand("10.77.0.10", "/s/uac.xml", "/s/users.csv", rate=5, max_seconds=60)
+    command = live.SippCommand(
+        "10.77.0.10", "/s/uac.xml", "/s/users.csv", "10.77.0.51", rate=5, max_seconds=60
+    )
     traffic = live.SippTraffic(
         host, "probe1", command, {"acme.example.org": "acme"}, "/s/options.xml"
     )
     traffic.start()
     calls = traffic.stop()
-    started = host.ran[1][1]
-    assert started[:2] == ["sipp", "10.77.0.10:5060"]
+    started = shlex.split(host.ran[1][1][2].split(">")[0])
+    assert started[:3] == ["TZ=UTC", "sipp", "10.77.0.10:5060"]
     assert started[started.index("-m") + 1] == "300"  # bounded: 5 calls/s for 60 s
-    assert ("probe1", ["kill", "-INT", "4242"]) in host.ran
+    assert started[started.index("-i") + 1] == "10.77.0.51"
+    stop = next(argv[2] for _, argv in host.ran if argv[0] == "sh" and "kill" in argv[2])
+    assert stop.startswith("kill -INT 4242 ") and "kill -9 4242" in stop
+    assert not any("pkill" in str(argv) or "killall" in str(argv) for _, argv in host.ran)
     assert [(c.call_id, c.tenant, c.answered_by) for c in calls] == [("a", "acme", "fs1a")]
     assert traffic.answers("10.77.0.21") is True
     assert traffic.answers("10.77.0.99") is False
+
+
+def test_test_users_are_created_registered_counted_and_removed():
+    host = ProbeHost("", location_count="4")
+    users = live.TestUsers(host, ("db1", "db2"), ["a.example.org", "b.example.org"])
+    command = live.SippCommand("10.77.0.10", "/s/uac.xml", users.csv_path, "10.77.0.51")
+    traffic = live.SippTraffic(
+        host, "probe1", command, {}, "/s/options.xml", users=users, register_scenario="/s/r.xml"
+    )
+    traffic.start()
+    assert traffic.registered() == 4
+    traffic.stop()
+    sql = [argv[-1] for h, argv in host.ran if argv[0] == "mysql"]
+    assert all(h == "db1" for h, argv in host.ran if argv[0] == "mysql")
+    assert sql[0].startswith("INSERT INTO subscriber") and sql[0].count("('drill0") == 4
+    assert "DELETE FROM location" in sql[-1] and "DELETE FROM subscriber" in sql[-1]
+    csv = next(argv[2] for h, argv in host.ran if h == "probe1" and "umask 077" in str(argv))
+    assert "SEQUENTIAL" in csv and "drill01;a.example.org;" in csv
+    passwords = {u.password for u in users.users}
+    assert len(passwords) == 4  # random, one per user
+    register = next(argv[2] for h, argv in host.ran if "/s/r.xml" in str(argv))
+    assert "-m 4" in register and "-timeout_error" in register
+
+
+def test_test_users_fall_over_to_the_next_database_node_and_name_every_failure():
+    class DeadDb(ProbeHost):
+        def run(self, host, argv):
+            if argv[0] == "mysql" and host == "db1":
+                raise OSError("db1: connection reset")
+            if argv[0] == "mysql":
+                raise RuntimeError("mysql on db2: access denied")
+            return super().run(host, argv)
+
+    users = live.TestUsers(DeadDb(""), ("db1", "db2"), ["a.example.org"])
+    with pytest.raises(ClusterctlError, match="db1: db1: connection reset; db2: mysql on db2"):
+        users.create("probe1")
 
 
 def test_sipp_traffic_refuses_to_run_blind_without_a_pid():
@@ -261,3 +307,18 @@ def test_wait_answers_returns_when_the_successful_probe_started():
     probes = live.Probes(cluster(), None, lambda: [], traffic, clock=lambda: next(ticks))
     assert probes.wait_answers("fs1a", timeout=10) == 101.5
     assert traffic.asked == ["10.77.0.21", "10.77.0.21"]
+
+
+def test_sipp_373_trace_headers_without_epoch_are_read_as_utc():
+    # Header lines exactly as SIPp 3.7.3 (Debian 13) wrote them on the lab probe.
+    log = (
+        "----------------------------------------------- 2026-11-26 08:48:49.908483\n"
+        "UDP message sent (294 bytes):\n\n"
+        + _sip("INVITE sip:9000@alpha.lab SIP/2.0", "x", "1 INVITE")
+        + "\n\n----------------------------------------------- 2026-11-26 08:48:50.158483\n"
+        "UDP message received [282] bytes :\n\n"
+        + _sip("SIP/2.0 200 OK", "x", "1 INVITE", "X-FS-Id: fs2b\r\n")
+    )
+    (call,) = parse_sipp_messages(log)
+    assert call.start == 1795682929.908483  # 2026-11-26T08:48:49.908483Z
+    assert call.pdd == 0.25 and call.status == 200 and call.answered_by == "fs2b"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -12,8 +13,10 @@ from test_drill_analysis import cluster
 import clusterctl.edge as edge
 from clusterctl import status
 from clusterctl.cli import main
+from clusterctl.db.health import Galera, NodeHealth, Replication
 from clusterctl.drills import live
 from clusterctl.edge import HttpReply, client_for
+from clusterctl.model import Cluster, Host
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HOLDS = "2: eth0    inet 10.77.0.10/24 scope global secondary eth0\\  valid_lft forever\n"
@@ -131,3 +134,104 @@ def test_status_cli_json(monkeypatch):
     result = CliRunner().invoke(main, ["status", "-i", lab, "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["vip_owners"] == ["edge1"]
+
+
+def test_database_section_and_location_count_replace_the_engines_own_count():
+
+    def db_health(c):
+        return [
+            status._db_node(
+                "db1",
+                NodeHealth(
+                    "10.77.0.31",
+                    True,
+                    read_only=False,
+                    replication=(Replication("10.77.0.32", True, True, 0, ""),),
+                ),
+            ),
+            status._db_node("db2", NodeHealth("10.77.0.32", False, error="2003 Can't connect")),
+            status._db_node(
+                "db3", NodeHealth("10.77.0.33", True, galera=Galera("Primary", "Joined", 3, False))
+            ),
+        ]
+
+    got = status.gather(
+        cluster(),
+        lambda address: client_for("kamailio", address, post=recorded(FILES)),
+        lambda host: HOLDS if host == "edge1" else "",
+        db_health,
+        lambda: 7,
+    )
+    assert got.registrations == 7  # the location table, not ul.dump
+    assert [(n.host, n.healthy) for n in got.database] == [
+        ("db1", True),
+        ("db2", False),
+        ("db3", False),
+    ]
+    assert got.database[0].summary == "replication 1/1 channels running, 0 s behind"
+    assert "database db2: unreachable: 2003 Can't connect" in got.problems
+    assert "database db3: galera Primary Joined, size 3" in got.problems
+    console = Console(record=True, width=160)
+    status.print_status(console, got)
+    assert "database db2 10.77.0.32" in console.export_text()
+    assert json.loads(status.to_json(got))["database"][0]["detail"]["address"] == "10.77.0.31"
+
+
+def test_location_counter_tries_each_database_node_then_names_them_all():
+    asked = []
+
+    def run(host, argv):
+        asked.append((host, argv[:4]))
+        if host == "db1":
+            raise OSError("no route to host")
+        return "12\n"
+
+    assert status.location_counter(run, ("db1", "db2"), "clusterctl_edge")() == 12
+    assert asked == [("db1", ["mysql", "-N", "-B", "clusterctl_edge"])] * 1 + [
+        ("db2", ["mysql", "-N", "-B", "clusterctl_edge"])
+    ]
+
+    def dead(host, argv):
+        raise RuntimeError(f"mysql on {host}: exit 1")
+
+    counter = status.location_counter(dead, ("db1", "db2"), "clusterctl_edge")
+    try:
+        counter()
+    except RuntimeError as exc:
+        assert "db1: mysql on db1: exit 1; db2: mysql on db2: exit 1" in str(exc)
+    else:
+        raise AssertionError("a counter with no database answering must raise")
+    got = status.gather(
+        cluster(),
+        lambda address: client_for("kamailio", address, post=recorded(FILES)),
+        lambda host: HOLDS if host == "edge1" else "",
+        count_registrations=counter,
+    )
+    assert got.registrations is None
+    assert any(p.startswith("registrations: location table: db1") for p in got.problems)
+
+
+def test_database_health_without_a_monitor_password_says_so():
+    base = cluster()
+    db = Host("db1", IPv4Address("10.77.0.31"), frozenset({"databases"}), None, {})
+    c = Cluster(base.settings, {**base.hosts, "db1": db}, {**base.groups, "databases": ("db1",)})
+    (node,) = status.database_health(c)
+    assert (node.host, node.healthy, node.summary) == ("db1", False, "no db_monitor_password")
+
+
+def test_database_health_asks_each_node_as_the_monitor_user(monkeypatch):
+
+    base = cluster()
+    db = Host("db1", IPv4Address("10.77.0.31"), frozenset({"databases"}), None, {})
+    settings = base.settings.model_copy(update={"db_monitor_password": "pw"})
+    c = Cluster(settings, {**base.hosts, "db1": db}, {**base.groups, "databases": ("db1",)})
+    seen = []
+
+    def check(addresses, user, password):
+        seen.append((list(addresses), user, password))
+        return [NodeHealth("10.77.0.31", True, read_only=True)]
+
+    monkeypatch.setattr(status, "check_cluster", check)
+    (node,) = status.database_health(c)
+    assert seen == [(["10.77.0.31"], "monitor", "pw")]
+    assert not node.healthy and node.summary.endswith("read-only")
