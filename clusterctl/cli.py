@@ -257,20 +257,25 @@ def _console() -> Any:
 @click.option("--watch", is_flag=True, help="Refresh every 2 s until Ctrl-C.")
 @click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
 def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | None) -> None:
-    """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations."""
+    """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations,
+    database health."""
     from clusterctl import status as cluster_status  # noqa: PLC0415
-    from clusterctl.drills import live  # noqa: PLC0415
-    from clusterctl.edge import client_for  # noqa: PLC0415
+    from clusterctl.drills import command, live  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
     backend = live.faults_for(cluster)
+    databases = cluster.members("databases")
 
     def read() -> cluster_status.ClusterStatus:
         return cluster_status.gather(
             cluster,
-            lambda address: client_for(cluster.settings.edge_engine, address),
+            lambda address: command.edge_client(cluster, address),
             lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
+            cluster_status.database_health if databases else None,
+            cluster_status.location_counter(backend.run, databases, live.EDGE_DATABASE)
+            if databases
+            else None,
         )
 
     if fmt == "json":
@@ -349,15 +354,18 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
 @click.option("--target", required=True, metavar="HOST", help="The feature server to fail.")
 @click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
               show_default=True)
-def drill_failover(inventory: str, target: str, fault: str, vault_password_file: str | None,
-                   **opts: Any) -> None:
+@click.option("--no-traffic", is_flag=True,
+              help="No background calls: detection by the edge's probing alone (idle).")
+def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
+                   vault_password_file: str | None, **opts: Any) -> None:
     """A feature server fails: detection, failed calls, re-inclusion, flaps."""
     from clusterctl.drills import command  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    built = command.failover_drill(cluster, target, fault)
-    _run_drill(cluster, built, {**opts, "target": target, "fault": fault})
+    built = command.failover_drill(cluster, target, fault, traffic=not no_traffic)
+    _run_drill(cluster, built,
+               {**opts, "target": target, "fault": fault, "traffic": not no_traffic})
 
 
 @drill.command("vip")
