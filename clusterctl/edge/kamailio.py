@@ -1,4 +1,4 @@
-"""Kamailio management over ``jsonrpcs`` served by ``xhttp`` (default ``http://HOST:5060/RPC``).
+"""Kamailio management over ``jsonrpcs`` served by ``xhttp`` (default ``http://HOST:5071/RPC``).
 
 Reply shapes were recorded from Kamailio 5.6.3 (Debian 12), see tests/fixtures/kamailio/.
 Kamailio 6.0.1 (Debian 13) prints the same keys for the calls used here: ``git diff
@@ -32,7 +32,9 @@ from clusterctl.edge.base import (
     want,
 )
 
-DEFAULT_PORT = 5060
+# The sip_edge role's management listener (roles/sip_edge sip_edge_management_port), which the
+# common firewall admits from operators and probes; Kamailio itself has no fixed xhttp port.
+DEFAULT_PORT = 5071
 DEFAULT_PATH = "/RPC"
 
 # INACTIVE is ``d`` (disabled, not pinged): with ``ds_probing_mode 1`` an ``i`` destination
@@ -77,7 +79,27 @@ class KamailioClient(EdgeClient):
         self.parse("dispatcher.reload", _ok, self.rpc.call("dispatcher.reload"))
 
     def registrations(self) -> list[Registration]:
+        """In-memory contacts. Empty under usrloc ``db_mode`` 3 (database only, as the
+        sip_edge role deploys): use :meth:`registration_count` there."""
         return list(self.parse("ul.dump", parse_ul_dump, self.rpc.call("ul.dump")))
+
+    def registration_count(self, table: str = "location") -> int:
+        """Unexpired contacts in ``table`` as the engine's database sees them
+        (``ul.db_contacts``, recorded from Kamailio 6.0.1). Under usrloc ``db_mode`` 0 the
+        engine refuses it ("not supported in db_mode=0", from ``ul_rpc.c``, not recorded) and
+        the in-memory ``ul.dump`` count is used. An unknown table is EdgeManagementError
+        ("Failed to query contact count")."""
+        try:
+            result = self.rpc.call("ul.db_contacts", [table])
+        except EdgeManagementError as exc:
+            if "db_mode" in exc.message:
+                return super().registration_count()
+            raise
+        return int(self.parse("ul.db_contacts", _count, result))
+
+    def registered_users(self, table: str = "location") -> int:
+        """Distinct AORs with an unexpired contact in ``table`` (``ul.db_users``)."""
+        return int(self.parse("ul.db_users", _count, self.rpc.call("ul.db_users", [table])))
 
     def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
         result = self.rpc.call("stats.get_statistics", stat_names(group_or_names))
@@ -89,6 +111,13 @@ def _version(result: Any) -> str:
     if not match:
         raise ReplyShapeError(f"no version number in {result!r}")
     return match.group(0)
+
+
+def _count(result: Any) -> int:
+    count = want(result, int, "count")
+    if count < 0:
+        raise ReplyShapeError(f"negative count {count}")
+    return int(count)
 
 
 def _ok(result: Any) -> None:

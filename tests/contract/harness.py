@@ -21,7 +21,6 @@ from clusterctl.model import Cluster, Host, Tenant
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 REMOTE_DIR = "/root/clusterctl-contract"
-MANAGEMENT_PORTS = {"kamailio": 5071, "opensips": 8888}
 # The mariadb role's edge database (roles/mariadb/defaults/main.yml mariadb_edge_database).
 EDGE_DATABASE = "clusterctl_edge"
 ANSWERED = re.compile(r"ANSWERED X-FS-Id: (?P<fs>\S*) \| X-FS-Saw-Tenant-Id: (?P<tenant>\S*)")
@@ -130,7 +129,7 @@ class Edge:
         return self.remote(probes[0])
 
     def client(self, edge: Remote) -> EdgeClient:
-        return client_for(self.engine, edge.address, MANAGEMENT_PORTS[self.engine], timeout=2.0)
+        return client_for(self.engine, edge.address, timeout=2.0)
 
     def vip_holders(self) -> list[Remote]:
         """The edge nodes that have the VIP on an interface right now."""

@@ -204,7 +204,7 @@ def test_default_endpoint_and_headers() -> None:
     (sent,) = fake.sent
     assert (sent.endpoint.host, sent.endpoint.port, sent.endpoint.path) == (
         "192.0.2.10",
-        5060,
+        5071,
         "/RPC",
     )
     assert sent.headers["Content-Type"] == "application/json"
