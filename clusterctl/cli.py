@@ -273,9 +273,6 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
             lambda address: command.edge_client(cluster, address),
             lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
             cluster_status.database_health if databases else None,
-            cluster_status.location_counter(backend.run, databases, live.EDGE_DATABASE)
-            if databases
-            else None,
         )
 
     if fmt == "json":

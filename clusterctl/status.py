@@ -2,8 +2,8 @@
 
 VIP owner, each edge node's engine (reachable, version), the dispatcher sets of the node
 holding the VIP with each destination's state, the shard and tenants behind each set, the
-registration count (from the location table the edge nodes share, when a counter is given)
-and database health (clusterctl.db.health, as the monitor user). Every probe is bounded by
+registration count (the engine's count of the location table it shares with its peer) and
+database health (clusterctl.db.health, as the monitor user). Every probe is bounded by
 its client's timeout; a node that does not answer is shown as such, never raised.
 """
 
@@ -87,13 +87,8 @@ def gather(
     client_for_host: Callable[[str], EdgeClient],
     ask_addresses: Callable[[str], str],
     db_health: Callable[[Cluster], list[DbNode]] | None = None,
-    count_registrations: Callable[[], int] | None = None,
 ) -> ClusterStatus:
-    """Read the cluster's state; unreachable parts become ``problems``, not exceptions.
-
-    ``count_registrations`` replaces the engine's own count (``ul.dump``, empty when
-    contacts live in the database only).
-    """
+    """Read the cluster's state; unreachable parts become ``problems``, not exceptions."""
     settings = cluster.settings
     vrrp = next(v for v in settings.vrrp_instances if v.group == "sip_edge")
     status = ClusterStatus(settings.cluster_name, settings.edge_engine, str(vrrp.vip), [], [])
@@ -122,12 +117,7 @@ def gather(
         )
     active = next((clients[h] for h in status.vip_owners if h in clients), None)
     if active is not None:
-        _read_edge(cluster, active, status, count_registrations is None)
-    if count_registrations is not None:
-        try:
-            status.registrations = count_registrations()
-        except (OSError, RuntimeError) as exc:
-            status.problems.append(f"registrations: {exc}")
+        _read_edge(cluster, active, status)
     if db_health is not None:
         status.database = db_health(cluster)
         status.problems += [
@@ -172,43 +162,15 @@ def _db_node(host: str, node: NodeHealth) -> DbNode:
     return DbNode(host, node.address, node.healthy, summary, asdict(node))
 
 
-def location_counter(
-    run: Callable[[str, list[str]], str], databases: tuple[str, ...], database: str
-) -> Callable[[], int]:
-    """Valid contacts in the edge database's location table, read with ``mysql`` as root on
-    the first database node that answers (over SSH, as the contract suite does).
-
-    The returned counter raises RuntimeError when no node answers with a number.
-    """
-
-    def count() -> int:
-        errors = []
-        for db in databases:
-            argv = [
-                "mysql",
-                "-N",
-                "-B",
-                database,
-                "-e",
-                "SELECT COUNT(*) FROM location WHERE expires > NOW();",
-            ]
-            try:
-                return int(run(db, argv).split()[0])
-            except (OSError, RuntimeError, IndexError, ValueError) as exc:
-                errors.append(f"{db}: {exc}")
-        raise RuntimeError("location table: " + ("; ".join(errors) or "no database hosts"))
-
-    return count
-
-
-def _read_edge(
-    cluster: Cluster, client: EdgeClient, status: ClusterStatus, registrations: bool
-) -> None:
+def _read_edge(cluster: Cluster, client: EdgeClient, status: ClusterStatus) -> None:
     host_of = host_of_uri({str(h.address): n for n, h in cluster.hosts.items() if h.address})
     try:
+        # The engine's count of the location table (database-only contacts included).
+        status.registrations = client.registration_count()
+    except EdgeManagementError as exc:
+        status.problems.append(f"registrations: {exc.message}")
+    try:
         sets = client.dispatcher_sets()
-        if registrations:
-            status.registrations = client.registration_count()
     except EdgeManagementError as exc:
         status.problems.append(exc.message)
         return

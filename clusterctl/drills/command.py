@@ -94,7 +94,6 @@ def build_probes(
         vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
         probe = probe_hosts[0]
         local = str(cluster.hosts[probe].address or "")
-        command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS, local)
         tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
         users = live.TestUsers(
             backend,
@@ -102,6 +101,7 @@ def build_probes(
             [t.domain for t in cluster.settings.tenants],
             csv_path=PROBE_USERS,
         )
+        command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS, local, auth=users.auth)
         sipp = live.SippTraffic(
             backend,
             probe,
@@ -116,19 +116,13 @@ def build_probes(
     return probes
 
 
-def registrations_on(probes: live.Probes) -> Callable[[str], int]:
-    """Valid contacts of the drill's test users.
-
-    Registrations live in the edge database only (Kamailio usrloc db_mode 3, OpenSIPS
-    sql-only), which both edge nodes share: the count is read from the location table
-    (``ul.dump`` of a node is empty in that mode), so "before" and "after" the takeover
-    compare what the new holder serves with what the old one had.
-    """
+def registrations_on(cluster: Cluster) -> Callable[[str], int]:
+    """Unexpired contacts as the edge node ``host`` sees them (its engine's count of the
+    location table; Kamailio ``ul.db_contacts``), so "after" is what the new VIP holder
+    serves."""
 
     def count(host: str) -> int:
-        del host  # the same table for both nodes
-        traffic = probes.traffic
-        return traffic.registered() if isinstance(traffic, live.SippTraffic) else 0
+        return edge_client(cluster, str(cluster.hosts[host].address)).registration_count()
 
     return count
 
@@ -158,7 +152,7 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
         fault,
         probes,
         thresholds_for(cluster.settings, vip_fault=fault),
-        registrations_on(probes),
+        registrations_on(cluster),
     )
 
 
