@@ -254,11 +254,13 @@ def holds_address(ip_o_addr: str, vip: str) -> bool:
 
 
 class VipWatcher(_Poller):
-    """Asks every edge node whether it holds the VIP and appends one VipSample per round.
+    """Asks every edge node whether it holds the VIP and appends one VipSample per interval.
 
     ``ask(host)`` returns the host's ``ip -o -4 addr show`` output (over SSH or the lab's
-    faults backend); a host that cannot be asked (frozen, cut off) counts as not holding it,
-    and the failure is recorded as a PollError.
+    faults backend). Each host is asked by its own thread, so a frozen host (whose SSH
+    command hangs until its timeout) neither delays nor blurs the samples of the other: a
+    host whose last answer is older than ``stale_s`` counts as not holding the VIP, as does
+    one that cannot be asked (the failure is recorded as a PollError, once per outage).
     """
 
     def __init__(
@@ -270,23 +272,69 @@ class VipWatcher(_Poller):
         *,
         interval: float = DEFAULT_POLL_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        stale_s: float | None = None,
     ) -> None:
         super().__init__(interval, clock)
         self.ask = ask
         self.hosts = tuple(hosts)
         self.vip = vip
         self.obs = obs
+        self.stale_s = stale_s if stale_s is not None else max(1.0, 5 * interval)
+        self._latest: dict[str, tuple[float, bool]] = {}
+        self._silent: set[str] = set()
+        self._lock = threading.Lock()
+        self._askers: list[threading.Thread] = []
+
+    def _ask_loop(self, host: str) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                holds = holds_address(self.ask(host), self.vip)
+            except (OSError, RuntimeError) as exc:
+                holds = False
+                with self._lock:
+                    if host not in self._silent:
+                        self._silent.add(host)
+                        self.obs.errors.append(PollError(self.clock(), f"vip@{host}", str(exc)))
+            else:
+                with self._lock:
+                    self._silent.discard(host)
+            with self._lock:
+                self._latest[host] = (self.clock(), holds)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def poll_once(self) -> None:
-        """One round over every edge node."""
-        owners = []
-        for host in self.hosts:
-            try:
-                if holds_address(self.ask(host), self.vip):
-                    owners.append(host)
-            except (OSError, RuntimeError) as exc:
-                self.obs.errors.append(PollError(self.clock(), f"vip@{host}", str(exc)))
-        self.obs.vip.append(VipSample(self.clock(), tuple(owners)))
+        """One sample from each host's latest fresh answer."""
+        now = self.clock()
+        with self._lock:
+            owners = tuple(
+                host
+                for host in self.hosts
+                if (seen := self._latest.get(host)) is not None
+                and now - seen[0] <= self.stale_s
+                and seen[1]
+            )
+            asked = len(self._latest)
+        # Before every host answered once there is nothing to say yet.
+        if asked == len(self.hosts):
+            self.obs.vip.append(VipSample(now, owners))
+
+    def start(self) -> None:
+        """Start one asking thread per host, then the sampling loop."""
+        self._askers = [
+            threading.Thread(target=self._ask_loop, args=(host,), daemon=True)
+            for host in self.hosts
+        ]
+        for thread in self._askers:
+            thread.start()
+        super().start()
+
+    def stop(self) -> None:
+        """Stop sampling; asking threads stuck on a frozen host end with their command's
+        timeout (daemon threads: they never hold the drill up)."""
+        super().stop()
+        for thread in self._askers:
+            thread.join(timeout=self.interval * 2)
 
 
 # SIPp -trace_msg: "----- 2026-11-26 08:48:49.908483" (SIPp 3.7.3, local time of the probe,

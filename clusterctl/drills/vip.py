@@ -13,7 +13,7 @@ from typing import Any
 
 from clusterctl.drills import analysis
 from clusterctl.drills.live import Probes, wait_until
-from clusterctl.drills.observe import Observations
+from clusterctl.drills.observe import Observations, VipSample
 from clusterctl.drills.runner import Check, Drill
 from clusterctl.drills.thresholds import Limit, Thresholds
 from clusterctl.model import Cluster, VrrpInstance
@@ -28,7 +28,8 @@ def analyze(
 ) -> tuple[list[Check], dict[str, Any]]:
     """Checks and facts of one VIP run (pure: replayable on recorded streams)."""
     fault = obs.marks["fault"]
-    own = analysis.vip_ownership(obs.vip, fault, old_owner)
+    samples, cut_off_s = _without_cut_off_holder(obs, old_owner)
+    own = analysis.vip_ownership(samples, fault, old_owner)
     before = obs.registrations.get("before")
     after = obs.registrations.get("after")
     lost = None if before is None or after is None else float(max(0, before - after))
@@ -80,11 +81,35 @@ def analyze(
         "vip": str(vrrp.vip),
         "advert_int": vrrp.advert_int,
         "longest_without_owner_s": round(own.longest_none_s, 3),
+        "cut_off_holder_s": cut_off_s,
         "calls_after_fault": len(after_fault),
         "failed_calls_after_fault": sum(not c.ok for c in after_fault),
         "poll_errors": len(obs.errors),
     }
     return checks, facts
+
+
+def _without_cut_off_holder(
+    obs: Observations, old_owner: str
+) -> tuple[list[VipSample], float | None]:
+    """The VIP samples with the old owner left out while ``netcut`` isolated it.
+
+    A cut-off node keeps the VIP on its interface (it hears no adverts), but nothing can
+    reach it, so it competes with no one: it is not split brain. Only the operator's SSH
+    still sees the address. Returns the samples and how long the cut-off node held it
+    (None for other faults).
+    """
+    fault, restore = obs.marks["fault"], obs.marks.get("restore", float("inf"))
+    if obs.meta.get("fault") != "netcut":
+        return list(obs.vip), None
+    held = [s.t for s in obs.vip if fault <= s.t < restore and old_owner in s.owners]
+    samples = [
+        VipSample(s.t, tuple(o for o in s.owners if o != old_owner))
+        if fault <= s.t < restore
+        else s
+        for s in obs.vip
+    ]
+    return samples, round(held[-1] - held[0], 3) if held else 0.0
 
 
 class VipDrill(Drill):

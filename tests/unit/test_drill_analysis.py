@@ -208,3 +208,32 @@ def test_reinclusion_before_the_probe_host_saw_an_answer_counts_zero():
     times = failover.times_of(obs, "fs1a")
     assert times.reincluded == pytest.approx(20.2)
     assert failover.reinclusion_s(times) == 0.0
+
+
+def test_vip_netcut_holder_cut_off_is_not_split_brain_but_after_restore_would_be():
+    c = cluster()
+    vrrp = c.settings.vrrp_instances[0]
+    obs = Observations(meta={"fault": "netcut", "traffic": False})
+    obs.marks.update(fault=100.0, restore=110.0)
+    obs.registrations.update(before=3, after=3)
+    for i in range(0, 160):
+        t = 95.0 + i / 10
+        if t < 103.6:
+            owners = ("edge1",)
+        elif t < 110.4:  # cut off edge1 still shows the VIP over the operator's SSH
+            owners = ("edge1", "edge2")
+        else:
+            owners = ("edge1",)  # higher priority back: edge2 yields within one advert
+        obs.vip.append(VipSample(t, owners))
+    limits = thresholds_for(c.settings, vip_fault="netcut")
+    got = by_name(vip.analyze(obs, vrrp, "edge1", limits)[0])
+    facts = vip.analyze(obs, vrrp, "edge1", limits)[1]
+    assert got["VIP takeover"].measured == pytest.approx(3.6)
+    assert got["VIP takeover"].passed  # 3*A + skew = 3.61 s, + 0.5 s margin
+    assert got["split brain (two owners)"].measured == pytest.approx(0.4)  # after restore
+    assert facts["cut_off_holder_s"] == pytest.approx(9.9)
+    # The same samples after a reachable fault are a split brain of 6.8 s.
+    obs.meta["fault"] = "stop-keepalived"
+    got = by_name(vip.analyze(obs, vrrp, "edge1", limits)[0])
+    assert got["split brain (two owners)"].measured == pytest.approx(6.8)
+    assert not got["split brain (two owners)"].passed

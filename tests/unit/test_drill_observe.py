@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import threading
 import time
 from pathlib import Path
 
@@ -119,6 +120,14 @@ def test_holds_address_on_ip_o_addr_output():
     assert not holds_address(IP_O_ADDR, "10.77.0.1")  # a prefix of another address
 
 
+def _watch(watcher, until, timeout=2.0):
+    watcher.start()
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    watcher.stop()
+
+
 def test_vip_watcher_counts_an_unreachable_node_as_not_holding():
     def ask(host):
         if host == "edge2":
@@ -126,9 +135,35 @@ def test_vip_watcher_counts_an_unreachable_node_as_not_holding():
         return IP_O_ADDR
 
     obs = Observations()
-    VipWatcher(ask, ["edge1", "edge2"], "10.77.0.10", obs, clock=lambda: 5.0).poll_once()
-    assert obs.vip[0].owners == ("edge1",)
-    assert obs.errors[0].source == "vip@edge2"
+    watcher = VipWatcher(ask, ["edge1", "edge2"], "10.77.0.10", obs, interval=0.01)
+    _watch(watcher, lambda: len(obs.vip) >= 5)
+    assert obs.vip and all(v.owners == ("edge1",) for v in obs.vip)
+    assert [e.source for e in obs.errors] == ["vip@edge2"]  # once per outage, not per poll
+
+
+def test_vip_watcher_is_not_held_up_by_a_frozen_node():
+    frozen = threading.Event()
+
+    def ask(host):
+        if host == "edge1" and frozen.is_set():
+            time.sleep(1.0)  # an SSH command to a paused container hangs
+        return IP_O_ADDR if host == "edge1" or frozen.is_set() else ""
+
+    obs = Observations()
+    watcher = VipWatcher(ask, ["edge1", "edge2"], "10.77.0.10", obs, interval=0.01, stale_s=0.2)
+    watcher.start()
+    time.sleep(0.1)
+    frozen.set()
+    at = time.time()
+    while time.time() - at < 0.6:
+        time.sleep(0.01)
+    watcher.stop()
+    before = [v for v in obs.vip if v.t < at]
+    after = [v for v in obs.vip if v.t >= at + 0.3]
+    assert before and all(v.owners == ("edge1",) for v in before)
+    # edge1's answers stopped: after stale_s it no longer counts, edge2 alone holds it,
+    # and sampling went on at its own pace meanwhile.
+    assert len(after) >= 10 and all(v.owners == ("edge2",) for v in after)
 
 
 def test_host_of_uri():
