@@ -12,6 +12,7 @@ import re
 import secrets
 import shlex
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,16 +41,40 @@ class Remote:
     def address(self) -> str:
         return str(self.host.address)
 
-    def run(
-        self, command: str, timeout: float = 30.0, stdin: bytes | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` on the host; RemoteError on timeout or (``check``) a non-zero exit."""
+    def ssh_args(self, command: str) -> list[str]:
+        """The ssh command line that runs ``command`` on the host."""
         hv = self.host.vars
         args = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
         args += shlex.split(str(hv.get("ansible_ssh_common_args", "")))
         if hv.get("ansible_ssh_private_key_file"):
             args += ["-i", str(hv["ansible_ssh_private_key_file"])]
-        args += [f"{hv.get('ansible_user', 'root')}@{self.address}", command]
+        return [*args, f"{hv.get('ansible_user', 'root')}@{self.address}", command]
+
+    def start(self, command: str, ready: str = "WATCHING", timeout: float = 10.0) -> Watch:
+        """Start ``command`` in the background; return once it printed the line ``ready``.
+
+        RemoteError if it does not within ``timeout`` s (the process is killed).
+        """
+        proc = subprocess.Popen(
+            self.ssh_args(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        watch = Watch(self.host.name, proc)
+        got: list[str] = []
+        reader = threading.Thread(
+            target=lambda: got.append(proc.stdout.readline() if proc.stdout else "")
+        )
+        reader.start()
+        reader.join(timeout)
+        if not got or got[0].strip() != ready:
+            watch.kill()
+            raise RemoteError(f"{self.host.name}: `{command}` did not start within {timeout} s")
+        return watch
+
+    def run(
+        self, command: str, timeout: float = 30.0, stdin: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` on the host; RemoteError on timeout or (``check``) a non-zero exit."""
+        args = self.ssh_args(command)
         try:
             done = subprocess.run(
                 args, input=stdin, capture_output=True, timeout=timeout, check=False
@@ -68,6 +93,29 @@ class Remote:
                 f"{result.stderr.strip()[-500:]}"
             )
         return result
+
+
+@dataclass
+class Watch:
+    """A remote command running in the background over SSH."""
+
+    host: str
+    proc: subprocess.Popen[str]
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Its exit code and the rest of its output; RemoteError after ``timeout`` s."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.kill()
+            raise RemoteError(f"{self.host}: background command ran over {timeout} s") from exc
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+    def kill(self) -> None:
+        """Stop the local ssh (the remote loop is bounded by its own deadline)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
 
 
 @dataclass

@@ -7,7 +7,6 @@ in a `finally`.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -107,23 +106,36 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
     caller, target = _user(users, tenant), _user(users, tenant, 1).name
     timeout = settings.dispatcher.invite_timeout
     assert _primary_selectable(edge, set_id, primary.address), "steady state: primary excluded"
+    # An ordinary call's duration (SSH, SIPp start, auth round trip, 200 ms talk) is the
+    # baseline the failover call is measured against.
+    fs, _, baseline = _call(edge, caller, target, tenant.domain)
+    assert fs == shard.primary, f"steady state: answered by {fs}"
     primary.run("systemctl stop sipp-standin", 15)
     try:
         fs, seen, first = _call(edge, caller, target, tenant.domain)
         assert (fs, seen) == (shard.secondary, tenant.id)
-        # The call waited for the primary's timeout, then failed over within itself.
-        assert timeout <= first <= timeout + 3.0, f"failover call took {first:.2f} s"
+        # The call waited for the primary's INVITE timeout, then failed over within itself:
+        # the caller waits the timeout plus at most 1 s more than an ordinary call.
+        extra = first - baseline
+        assert timeout - 0.2 <= extra <= timeout + 1.0, (
+            f"failover call took {first:.2f} s, ordinary call {baseline:.2f} s"
+        )
         fs, _, second = _call(edge, caller, target, tenant.domain)
         assert fs == shard.secondary
         assert second < timeout, f"second call waited {second:.2f} s: primary not marked"
         primary.run("systemctl start sipp-standin", 15)
-        bound = settings.dispatcher.ping_interval + 1.5
+        # The stand-in answers once started; the next ping is at most one interval away and
+        # its 200 re-includes the destination (issue 5: under 1 s after the good reply).
+        bound = settings.dispatcher.ping_interval + 1.0
         took = edge.wait_for(
             "primary re-included",
             lambda: _primary_selectable(edge, set_id, primary.address),
             bound,
         )
-        print(f"failover call {first:.2f} s, next call {second:.2f} s, re-included {took:.2f} s")
+        print(
+            f"ordinary call {baseline:.2f} s, failover call {first:.2f} s,"
+            f" next call {second:.2f} s, re-included {took:.2f} s after restart"
+        )
         fs, _, _ = _call(edge, caller, target, tenant.domain)
         assert fs == shard.primary
     finally:
@@ -142,10 +154,13 @@ def _call_registered_user(edge: Edge, user: User) -> str:
     keys = {"user": user.name, "domain": user.domain, "expires": "300"}
     reg = edge.sipp("register", keys, (user.name, user.password), port=port)
     assert reg.rc == 0, reg.errors
+    # Wait (bounded, 5 s) until the phone has bound its port: a fixed sleep lost the race
+    # on a loaded host and the edge's INVITE met a closed port.
     probe.run(
         f"rm -f {phone_log}; (timeout 25 sipp -sf /root/clusterctl-contract/phone.xml -m 1"
         f" -i {probe.address} -p {port} -nostdin -timeout 20s -trace_logs -log_file {phone_log}"
-        " >/dev/null 2>&1 &) ; sleep 0.5",
+        " >/dev/null 2>&1 &) ; for i in $(seq 50); do"
+        f" ss -Hlun 'sport = :{port}' | grep -q . && exit 0; sleep 0.1; done; exit 1",
         10,
     )
     keys = {
@@ -175,16 +190,25 @@ def test_vip_failover_keeps_registrations(edge: Edge, users: list[User]) -> None
     assert edge.sipp("register", keys, (user.name, user.password)).rc == 0
     (holder,) = edge.vip_holders()
     peer: Remote = next(e for e in edge.edges if e.host.name != holder.host.name)
-    start = time.monotonic()
-    holder.run(f"pkill -KILL -x {edge.engine}", 10)
+    # The peer watches its own interfaces every 10 ms (bounded: 10 s) and prints when the VIP
+    # arrives; the holder prints when it kills the engine. Both containers read the host's
+    # clock, so the difference is the takeover time without SSH polling in it.
+    watch = peer.start(
+        "end=$(($(date +%s) + 10)); echo WATCHING;"
+        f" while [ $(date +%s) -lt $end ]; do ip -4 -o addr show | grep -q ' {edge.vip}/'"
+        " && { date +%s.%N; exit 0; }; sleep 0.01; done; exit 1"
+    )
     try:
-        edge.wait_for(
-            "VIP on the peer",
-            lambda: [h.host.name for h in edge.vip_holders()] == [peer.host.name],
-            5.0,
-            every=0.05,
-        )
-        print(f"VIP takeover observed after {time.monotonic() - start:.2f} s (ssh polling)")
+        killed = float(holder.run(f"date +%s.%N; pkill -KILL -x {edge.engine}", 10).stdout)
+        seen = watch.wait(15)
+        assert seen.returncode == 0, f"VIP not on {peer.host.name} within 10 s: {seen.stderr}"
+        took = float(seen.stdout.split()[-1]) - killed
+        print(f"VIP takeover after kill -9: {took:.2f} s")
+        assert took <= 2.0, f"VIP takeover took {took:.2f} s (target <= 2 s)"
+        assert [h.host.name for h in edge.vip_holders()] == [peer.host.name]
         assert "RANG" in _call_registered_user(edge, user)
     finally:
+        watch.kill()
         holder.run(f"systemctl start {edge.engine}", 30)
+        # Leave the steady state behind: the VIP back on one node (the higher priority).
+        edge.wait_for("VIP on one edge again", lambda: len(edge.vip_holders()) == 1, 10.0, 0.2)
