@@ -52,7 +52,7 @@ def client_for(
     *,
     post: Post = http_post,
 ) -> EdgeClient:
-    """A client for ``engine`` at ``host`` (port default: OpenSIPS 8888, Kamailio 5071, as deployed).
+    """A client for ``engine`` at ``host`` (default port: OpenSIPS 8888, Kamailio 5071).
 
     ``post`` replaces the HTTP transport (tests). Raises BadInput for an unknown engine, a
     port out of range or a timeout that is not positive.
