@@ -1,0 +1,125 @@
+"""Both drills against the deployed lab, once per fault kind (issue 6).
+
+Each drill runs as a user runs it (``clusterctl drill ... -i inventory/lab``, a fresh
+process) with its background calls from the probe host, and must pass: the verdict in
+report.json, and every report file in the run directory the CLI printed. The figures each run
+measured are printed and kept in the session's lab figures.
+
+``CLUSTERCTL_DRILLS_ON_RUNNING_LAB=1`` runs them on the lab that already runs instead of the
+session's freshly deployed one.
+
+Bounded: every drill process gets DRILL_TIMEOUT_S; the whole file stops starting drills once
+FILE_BUDGET_S is spent (the remaining ones fail, naming the budget), so it stays well under
+ten minutes on a 2-core machine. A drill always restores its fault, also when it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import LAB_FIGURES, LAB_INVENTORY
+
+pytestmark = pytest.mark.lab
+
+FAILOVER_FAULTS = ("stop", "kill", "freeze", "netcut")
+VIP_FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
+TARGET = "fs1a"
+# Measured on the lab (2 cores): a failover drill takes 25-40 s, a vip drill 30-45 s.
+DRILL_TIMEOUT_S = 120
+FILE_BUDGET_S = 540
+REPORT_FILES = ("report.json", "junit.xml", "report.html", "run-1.jsonl")
+
+_started: list[float] = []
+
+
+@pytest.fixture(scope="module")
+def lab_inventory(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The session's deployed lab, or with CLUSTERCTL_DRILLS_ON_RUNNING_LAB=1 the lab that
+    already runs (inventory/lab as it is: no lab up/down, no deploy). The file's time
+    budget starts with its first drill."""
+    if os.environ.get("CLUSTERCTL_DRILLS_ON_RUNNING_LAB") == "1":
+        inventory = LAB_INVENTORY
+        assert (inventory / "hosts.yml").is_file(), f"no running lab: {inventory} is missing"
+    else:
+        inventory = request.getfixturevalue("deployed_lab")
+    _started.append(time.monotonic())
+    yield inventory
+
+
+def _drill(inventory: Path, runs_dir: Path, *args: str) -> tuple[dict[str, object], Path]:
+    """Run one drill; (report.json, run directory). Fails with the CLI's output if it did
+    not pass."""
+    spent = time.monotonic() - _started[0]
+    if spent > FILE_BUDGET_S:
+        pytest.fail(f"drill file budget of {FILE_BUDGET_S} s spent ({spent:.0f} s)")
+    start = time.monotonic()
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clusterctl",
+            "drill",
+            *args,
+            "-i",
+            str(inventory),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DRILL_TIMEOUT_S,
+        check=False,
+        env={**os.environ, "CLUSTERCTL_RUNS": str(runs_dir)},
+    )
+    elapsed = time.monotonic() - start
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("reports: ")]
+    assert lines, f"no report directory printed (rc {res.returncode}):\n{res.stderr[-3000:]}"
+    where = Path(lines[-1].removeprefix("reports: "))
+    missing = [name for name in REPORT_FILES if not (where / name).is_file()]
+    assert not missing, f"{where}: missing {missing}"
+    report = json.loads((where / "report.json").read_text())
+    figures = {
+        check["name"]: check["measured"] for run in report["runs"] for check in run["checks"]
+    }
+    print(f"drill {' '.join(args)}: {elapsed:.1f} s, {report['verdict']}: {figures}")
+    LAB_FIGURES[f"drill {' '.join(args)} s"] = round(elapsed, 1)
+    assert res.returncode == 0 and report["verdict"] == "pass", (
+        f"drill {' '.join(args)} did not pass (rc {res.returncode}); reports in {where}\n"
+        f"{res.stdout[-4000:]}\n{res.stderr[-2000:]}"
+    )
+    assert json.loads(res.stdout)["verdict"] == "pass"
+    return report, where
+
+
+@pytest.mark.parametrize("fault", FAILOVER_FAULTS)
+def test_failover_drill_passes(lab_inventory: Path, tmp_path: Path, fault: str) -> None:
+    report, where = _drill(
+        lab_inventory, tmp_path, "failover", "--target", TARGET, "--fault", fault
+    )
+    (run,) = report["runs"]
+    facts = run["facts"]
+    assert facts["target"] == TARGET
+    # Calls were placed and answered by the shard's servers before, during and after.
+    answered = facts["answered_by"]
+    assert answered["before"].get(TARGET, 0) > 0, answered
+    assert answered["during"].get("fs1b", 0) > 0, answered
+    assert facts["mechanism"] in ("failed call", "probing")
+    assert (where / "report.html").read_text().count("<svg") >= 1
+
+
+@pytest.mark.parametrize("fault", VIP_FAULTS)
+def test_vip_drill_passes(lab_inventory: Path, tmp_path: Path, fault: str) -> None:
+    report, _ = _drill(lab_inventory, tmp_path, "vip", "--fault", fault)
+    (run,) = report["runs"]
+    facts = run["facts"]
+    assert facts["new_owner"] and facts["new_owner"] != facts["old_owner"]
+    checks = {c["name"]: c for c in run["checks"]}
+    # The drill's test users registered before the fault, all still there after it.
+    assert "before 0," not in checks["registrations lost"]["note"]
