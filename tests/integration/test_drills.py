@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import LAB_FIGURES, LAB_INVENTORY
@@ -53,7 +54,7 @@ def lab_inventory(request: pytest.FixtureRequest) -> Iterator[Path]:
     yield inventory
 
 
-def _drill(inventory: Path, runs_dir: Path, *args: str) -> tuple[dict[str, object], Path]:
+def _drill(inventory: Path, runs_dir: Path, *args: str) -> tuple[dict[str, Any], Path]:
     """Run one drill; (report.json, run directory). Fails with the CLI's output if it did
     not pass."""
     spent = time.monotonic() - _started[0]
