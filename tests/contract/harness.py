@@ -247,10 +247,25 @@ class Edge:
         rc_line, _, body = head.partition("\n")
         return SippResult(int(rc_line.removeprefix("RC=")), body, elapsed, errors.strip())
 
-    def sql(self, statement: str) -> str:
-        """Run SQL on the first database node as its root (unix socket)."""
-        db = self.remote(self.cluster.members("databases")[0])
+    def sql(self, statement: str, node: int = 0) -> str:
+        """Run SQL on a database node (default the first) as its root (unix socket)."""
+        db = self.remote(self.cluster.members("databases")[node])
         return db.run(f"mysql -N -B {EDGE_DATABASE}", 20, stdin=statement.encode()).stdout
+
+    def wait_replicated(self, count_query: str, expected: int, timeout: float = 10.0) -> None:
+        """Wait until every database node answers ``count_query`` with ``expected``.
+
+        The edge may read from any node (db_cluster / db_virtual fail over); a subscriber
+        written on the first node and not yet replicated to the node the edge reads is
+        challenged again (seen as a 401 to the authenticated REGISTER under load).
+        """
+        for node, name in enumerate(self.cluster.members("databases")):
+            self.wait_for(
+                f"{expected} rows on {name}",
+                lambda node=node: self.sql(count_query, node).strip() == str(expected),
+                timeout,
+                every=0.2,
+            )
 
     def make_users(self, per_tenant: int = 2) -> list[User]:
         """Create test subscribers (extensions 79xx) in every tenant, with random passwords."""
@@ -263,6 +278,11 @@ class Edge:
             "INSERT INTO subscriber (username, domain, password) VALUES "
             f"{values} ON DUPLICATE KEY UPDATE password = VALUES(password);"
         )
+        rows = " OR ".join(
+            f"(username='{u.name}' AND domain='{u.domain}' AND password='{u.password}')"
+            for u in users
+        )
+        self.wait_replicated(f"SELECT COUNT(*) FROM subscriber WHERE {rows};", len(users))
         return users
 
     def drop_users(self, users: list[User]) -> None:
