@@ -243,7 +243,11 @@ class FailoverDrill(Drill):
         self.probes.stop(obs)
 
     def inject(self, obs: Observations) -> None:
-        obs.mark("fault", self.probes.faults.inject(self.target, self.fault))
+        # Measured from when the fault was issued: a graceful stop may take seconds to
+        # return, and the edge may react before it does (an upper bound, never flattering).
+        issued = self.probes.clock()
+        obs.mark("fault_effective", self.probes.faults.inject(self.target, self.fault))
+        obs.mark("fault", issued)
 
     def await_effect(self, obs: Observations) -> None:
         limit = max(self.limits.detection_idle_s.value, self.limits.detection_traffic_s.value)

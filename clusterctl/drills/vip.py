@@ -189,7 +189,11 @@ class VipDrill(Drill):
 
     def inject(self, obs: Observations) -> None:
         assert self.owner is not None
-        obs.mark("fault", self.probes.faults.inject(self.owner, self.fault))
+        # From when it was issued: a stopping keepalived hands the VIP over before
+        # `systemctl stop` returns.
+        issued = self.probes.clock()
+        obs.mark("fault_effective", self.probes.faults.inject(self.owner, self.fault))
+        obs.mark("fault", issued)
 
     def await_effect(self, obs: Observations) -> None:
         assert self.owner is not None

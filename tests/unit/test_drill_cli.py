@@ -136,6 +136,10 @@ class ReplayProbes:
                 DestSample(0, 1, "sip:10.77.0.22:5060", "fs1b", "inactive", "IP", False)
             )
 
+    def clock(self):
+        # The observation clock when the fault is issued: the stream's fault instant.
+        return self.stream.marks["fault"]
+
     def describe_fault(self, host, kind):
         return self.faults.describe(host, kind)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
+import pytest
+from test_drill_analysis import cluster
+
+from clusterctl.drills import failover, vip
 from clusterctl.drills.observe import Observations
 from clusterctl.drills.runner import Check, Drill, SteadyStateBroken, run_drill, run_once
-from clusterctl.drills.thresholds import Limit
+from clusterctl.drills.thresholds import Limit, thresholds_for
 
 
 class Scripted(Drill):
@@ -148,3 +152,21 @@ def test_several_runs_and_a_later_broken_steady_state():
     results = run_drill(BreaksLater(), runs=3, sleep=lambda s: None)
     assert [r.verdict for r in results] == ["fail", "fail"]
     assert "VIP held by 2 nodes" in (results[1].error or "")
+
+
+def test_faults_are_measured_from_when_they_were_issued():
+    c = cluster()
+
+    class SlowStop:
+        def inject(self, host, kind):
+            return 1005.0  # `systemctl stop` returned 5 s after it was issued
+
+    probes = SimpleNamespace(clock=lambda: 1000.0, faults=SlowStop())
+    obs = Observations()
+    failover.FailoverDrill(c, "fs1a", "stop", probes, thresholds_for(c.settings)).inject(obs)
+    assert obs.marks == {"fault": 1000.0, "fault_effective": 1005.0}
+    drill = vip.VipDrill(c, "stop-keepalived", probes, thresholds_for(c.settings), lambda h: 0)
+    drill.owner = "edge1"
+    obs = Observations()
+    drill.inject(obs)
+    assert obs.marks == {"fault": 1000.0, "fault_effective": 1005.0}
