@@ -47,6 +47,8 @@ _SET_STATE = {
     DestinationState.PROBING: "ip",
 }
 
+# The usrloc table the sip_edge role saves to.
+_LOCATION = "location"
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
 _STAT_LINE = re.compile(r"^(?P<name>\S+) = (?P<value>-?\d+(?:\.\d+)?)(?: \(-?\d+\))?$")
 
@@ -83,27 +85,28 @@ class KamailioClient(EdgeClient):
         sip_edge role deploys): use :meth:`registration_count` there."""
         return list(self.parse("ul.dump", parse_ul_dump, self.rpc.call("ul.dump")))
 
-    def registration_count(self, table: str = "location") -> int:
-        """Unexpired contacts in ``table`` as the engine's database sees them
-        (``ul.db_contacts``, recorded from Kamailio 6.0.1). Under usrloc ``db_mode`` 0 the
-        engine refuses it ("not supported in db_mode=0", from ``ul_rpc.c``, not recorded) and
-        the in-memory ``ul.dump`` count is used. An unknown table is EdgeManagementError
-        ("Failed to query contact count")."""
+    def registration_count(self) -> int:
+        """Unexpired contacts in the ``location`` table as the engine's database sees them
+        (``ul.db_contacts``, recorded from Kamailio 6.0.1). Under usrloc ``db_mode`` 3
+        ``ul.dump`` is empty. Under ``db_mode`` 0 the engine refuses ``ul.db_contacts``
+        ("not supported in db_mode=0", from ``ul_rpc.c``, not recorded) and the in-memory
+        ``ul.dump`` count is used. Errors: EdgeManagementError.
+
+        The table is fixed on purpose: on 6.0.1 a query of a table that does not exist fails
+        on every db_cluster node, which marks them all failed, and the edge then cannot read
+        its database (no REGISTER, no auth) for its retry interval (30 s, seen on the lab).
+        """
         try:
-            result = self.rpc.call("ul.db_contacts", [table])
+            result = self.rpc.call("ul.db_contacts", [_LOCATION])
         except EdgeManagementError as exc:
             if "db_mode" in exc.message:
                 return super().registration_count()
             raise
         return int(self.parse("ul.db_contacts", _count, result))
 
-    def registered_users(self, table: str = "location") -> int:
-        """Distinct AORs with an unexpired contact in ``table`` (``ul.db_users``)."""
-        return int(self.parse("ul.db_users", _count, self.rpc.call("ul.db_users", [table])))
-
-    def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
-        result = self.rpc.call("stats.get_statistics", stat_names(group_or_names))
-        return dict(self.parse("stats.get_statistics", parse_statistics, result))
+    def registered_users(self) -> int:
+        """Distinct AORs with an unexpired contact in ``location`` (``ul.db_users``)."""
+        return int(self.parse("ul.db_users", _count, self.rpc.call("ul.db_users", [_LOCATION])))
 
 
 def _version(result: Any) -> str:

@@ -256,8 +256,8 @@ class Edge:
         """Wait until every database node answers ``count_query`` with ``expected``.
 
         The edge may read from any node (db_cluster / db_virtual fail over); a subscriber
-        written on the first node and not yet replicated to the node the edge reads is
-        challenged again (seen as a 401 to the authenticated REGISTER under load).
+        written on the first node and not yet replicated to the node the edge reads would be
+        challenged again (a 401 to the authenticated REGISTER).
         """
         for node, name in enumerate(self.cluster.members("databases")):
             self.wait_for(
