@@ -108,6 +108,10 @@ class KamailioClient(EdgeClient):
         """Distinct AORs with an unexpired contact in ``location`` (``ul.db_users``)."""
         return int(self.parse("ul.db_users", _count, self.rpc.call("ul.db_users", [_LOCATION])))
 
+    def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
+        result = self.rpc.call("stats.get_statistics", stat_names(group_or_names))
+        return dict(self.parse("stats.get_statistics", parse_statistics, result))
+
 
 def _version(result: Any) -> str:
     match = _VERSION.search(want(result, str, "core.version result"))
