@@ -1,8 +1,8 @@
 """Fixtures of the edge contract suite (`pytest -m lab tests/contract`).
 
-Runs against a deployed cluster: `clusterctl lab up`, then playbooks/database.yml,
-feature_standin.yml and edge.yml. The inventory is CLUSTERCTL_CONTRACT_INVENTORY or
-inventory/lab; without one every test is skipped, saying so.
+Runs against a deployed cluster: by default the session's lab (tests/conftest.py brings it
+up and deploys site.yml); with CLUSTERCTL_CONTRACT_INVENTORY set, against that inventory as
+it is (an already deployed lab, e.g. inventory/lab, or another cluster), deploying nothing.
 """
 
 from __future__ import annotations
@@ -17,25 +17,15 @@ from clusterctl.inventory import load_cluster
 
 from .harness import Edge, User
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Contract tests drive a live cluster: only when `-m lab` asks for them."""
-    if "lab" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="needs a deployed lab: run `pytest -m lab tests/contract`")
-    for item in items:
-        if "lab" in item.keywords:
-            item.add_marker(skip)
-
 
 @pytest.fixture(scope="session")
-def edge() -> Edge:
-    """The deployed cluster; skips when there is no inventory, fails when the edge is down."""
-    source = os.environ.get("CLUSTERCTL_CONTRACT_INVENTORY", str(REPO_ROOT / "inventory" / "lab"))
-    if not Path(source).exists():
-        pytest.skip(f"no inventory at {source}: run `clusterctl lab up` and deploy the edge")
+def edge(request: pytest.FixtureRequest) -> Edge:
+    """The deployed cluster; fails when the edge is not in its steady state."""
+    source = os.environ.get("CLUSTERCTL_CONTRACT_INVENTORY")
+    if source is None:
+        source = str(request.getfixturevalue("deployed_lab"))
+    elif not Path(source).exists():
+        pytest.skip(f"CLUSTERCTL_CONTRACT_INVENTORY={source} does not exist")
     env = Edge(load_cluster(source))
     holders = env.vip_holders()
     names = [h.host.name for h in holders]
