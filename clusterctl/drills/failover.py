@@ -101,8 +101,10 @@ def analyze(
     """Checks and facts of one failover run (pure: replayable on recorded streams)."""
     times = times_of(obs, target)
     how, by_call = mechanism(obs, cluster, target, times)
+    back = obs.marks.get("back_by_itself")
     window_end = (
         times.reincluded
+        or (back if times.excluded is None else None)
         or max([c.start for c in obs.calls] + [s.t for s in obs.dest] + [times.fault]) + 1e-9
     )
     in_window = analysis.calls_between(obs.calls, times.fault, window_end)
@@ -113,21 +115,40 @@ def analyze(
     expected = (times.excluded is not None) + (times.reincluded is not None)
     others = analysis.hosts_excluded(obs.dest, but=target)
     pdds = [c.pdd for c in in_window if c.pdd is not None]
-    checks = [
-        Check(
-            "detection (under traffic)" if traffic_hit else "detection (idle)",
-            _delta(times.excluded, times.fault),
-            detect_limit,
-            "s",
-            note=f"excluded by {how}" if how else "never excluded",
-        ),
-        Check(
-            "re-inclusion",
-            reinclusion_s(times),
-            limits.reinclusion_s,
-            "s",
-            note="from the target answering again" if "answers" in obs.marks else "from restore",
-        ),
+    if times.excluded is None and back is not None:
+        # Restarted by its supervisor (systemd Restart=) before any bound ran out: nothing
+        # was due to be excluded, so neither detection nor re-inclusion can be measured. The
+        # outage itself is held to the detection limit (longer, and it should have been).
+        checks = [
+            Check(
+                "outage, back by itself (never excluded)",
+                _delta(back, times.fault),
+                detect_limit,
+                "s",
+                note="answered again before the edge's bound; nothing to exclude",
+            )
+        ]
+        how = "none (back by itself)"
+    else:
+        checks = [
+            Check(
+                "detection (under traffic)" if traffic_hit else "detection (idle)",
+                _delta(times.excluded, times.fault),
+                detect_limit,
+                "s",
+                note=f"excluded by {how}" if how else "never excluded",
+            ),
+            Check(
+                "re-inclusion",
+                reinclusion_s(times),
+                limits.reinclusion_s,
+                "s",
+                note="from the target answering again"
+                if "answers" in obs.marks
+                else "from restore",
+            ),
+        ]
+    checks += [
         Check("state flaps", float(len(changes) - expected), limits.max_flaps, ""),
         Check(
             "healthy destinations excluded",
@@ -250,13 +271,25 @@ class FailoverDrill(Drill):
         obs.mark("fault", issued)
 
     def await_effect(self, obs: Observations) -> None:
+        """Until the edge excludes the target, or the target is back by itself (seen down,
+        then answering again: a supervisor restarted it), or a bounded timeout."""
         limit = max(self.limits.detection_idle_s.value, self.limits.detection_traffic_s.value)
-        excluded = wait_until(
-            lambda: times_of(obs, self.target).excluded is not None,
-            timeout=2 * limit + 2,
-            clock=self.clock,
-        )
-        if excluded:
+        seen_down = False
+
+        def reacted() -> bool:
+            nonlocal seen_down
+            if times_of(obs, self.target).excluded is not None:
+                return True
+            asked = self.probes.clock()
+            answers = self.probes.answers_now(self.target)
+            if answers is False:
+                seen_down = True
+            elif answers and seen_down:
+                obs.mark("back_by_itself", asked)
+                return True
+            return False
+
+        if wait_until(reacted, timeout=2 * limit + 2, clock=self.clock):
             time.sleep(WINDOW_AFTER_DETECTION_S)
 
     def restore(self, obs: Observations) -> None:

@@ -469,6 +469,12 @@ class Probes:
         if self.traffic:
             obs.calls.extend(sorted(self.traffic.stop(), key=lambda c: c.start))
 
+    def answers_now(self, target: str) -> bool | None:
+        """Whether host ``target`` answers OPTIONS from the probe now (None: no probe host)."""
+        if self.traffic is None:
+            return None
+        return self.traffic.answers(str(self.cluster.hosts[target].address))
+
     def wait_answers(self, target: str, timeout: float) -> float | None:
         """When host ``target`` answered OPTIONS again (None without traffic or by ``timeout``)."""
         traffic = self.traffic

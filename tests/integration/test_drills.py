@@ -110,8 +110,14 @@ def test_failover_drill_passes(lab_inventory: Path, tmp_path: Path, fault: str) 
     # Calls were placed and answered by the shard's servers before, during and after.
     answered = facts["answered_by"]
     assert answered["before"].get(TARGET, 0) > 0, answered
-    assert answered["during"].get("fs1b", 0) > 0, answered
-    assert facts["mechanism"] in ("failed call", "probing")
+    if facts["mechanism"] == "none (back by itself)":
+        # kill -9: systemd restarted the stand-in (Restart=on-failure, 1 s) before any bound
+        # ran out; the calls of the outage were answered by it once back.
+        assert fault == "kill", facts
+        assert answered["during"].get(TARGET, 0) > 0, answered
+    else:
+        assert facts["mechanism"] in ("failed call", "probing")
+        assert answered["during"].get("fs1b", 0) > 0, answered  # the secondary took over
     assert (where / "report.html").read_text().count("<svg") >= 1
 
 
