@@ -26,6 +26,8 @@ from clusterctl.model import Cluster
 PROBE_DIR = "/etc/clusterctl/drill"
 PROBE_SCENARIO = f"{PROBE_DIR}/uac.xml"
 PROBE_HOLD_SCENARIO = f"{PROBE_DIR}/uac_hold.xml"
+# roles/drill_probe drill_probe_hold_ms: how long each held call stays up before its BYE.
+PROBE_HOLD_S = 5.0
 PROBE_OPTIONS = f"{PROBE_DIR}/options.xml"
 PROBE_REGISTER = f"{PROBE_DIR}/register.xml"
 PROBE_USERS = "/tmp/clusterctl-drill-users.csv"
@@ -153,6 +155,7 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
         probes,
         thresholds_for(cluster.settings, vip_fault=fault),
         registrations_on(cluster),
+        hold_s=PROBE_HOLD_S,
     )
 
 

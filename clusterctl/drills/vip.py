@@ -21,6 +21,8 @@ from clusterctl.model import Cluster, VrrpInstance
 FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
 # Watch this long after takeover: a master coming back too eagerly shows up as a dual owner.
 WATCH_AFTER_TAKEOVER_S = 3.0
+# How long after its hang-up a held call's BYE may take (SIPp retransmits it 0.5, 1, 2 s).
+BYE_GRACE_S = 4.0
 
 
 def analyze(
@@ -126,6 +128,7 @@ class VipDrill(Drill):
         registrations_on: Callable[[str], int],
         *,
         clock: Callable[[], float] = time.time,
+        hold_s: float = 0.0,
     ) -> None:
         self.cluster = cluster
         self.fault = fault
@@ -133,6 +136,8 @@ class VipDrill(Drill):
         self.limits = limits
         self.registrations_on = registrations_on
         self.clock = clock
+        # How long each background call stays up (the probe's hold scenario).
+        self.hold_s = hold_s
         self.vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
         self.pair = cluster.members(self.vrrp.group)
         self.owner: str | None = None
@@ -222,6 +227,12 @@ class VipDrill(Drill):
             clock=self.clock,
         )
         time.sleep(WATCH_AFTER_TAKEOVER_S)
+        # Calls up at the fault hang up HOLD s after they started; give their BYEs (and
+        # SIPp's retransmissions of those sent while nobody held the VIP) time to be
+        # answered before the traffic stops (SIPp drops calls in progress when stopped).
+        left = obs.marks["fault"] + self.hold_s + BYE_GRACE_S - self.clock()
+        if left > 0:
+            time.sleep(left)
 
     def analyze(self, obs: Observations) -> tuple[list[Check], dict[str, Any]]:
         return analyze(obs, self.vrrp, obs.meta.get("target") or self.owner or "", self.limits)
