@@ -66,6 +66,21 @@ def analyze(
         ),
     ]
     if obs.meta.get("traffic", True):
+        # Calls placed once the new holder had the VIP (and after the old one came back)
+        # must all work: what callers see after the takeover.
+        served = [
+            c for c in obs.calls if own.takeover_at is not None and c.start >= own.takeover_at
+        ]
+        checks.append(
+            Check(
+                "failed calls after takeover",
+                float(sum(not c.ok for c in served)) if own.takeover_at is not None else None,
+                limits.max_failed_calls,
+                "",
+                note=f"{len(served)} calls; codes "
+                + ", ".join(sorted({str(c.status) for c in served if not c.ok}) or ["-"]),
+            )
+        )
         checks.append(
             Check(
                 "pre-fault calls torn down with BYE",
@@ -204,13 +219,16 @@ class VipDrill(Drill):
         assert self.owner is not None
         owner = self.owner
 
-        def taken_over() -> bool:
-            return analysis.vip_ownership(obs.vip, obs.marks["fault"], owner).new_owner is not None
+        def new_owner() -> str | None:
+            samples, _ = _without_cut_off_holder(obs, owner)
+            return analysis.vip_ownership(samples, obs.marks["fault"], owner).new_owner
 
         if wait_until(
-            taken_over, timeout=2 * self.limits.vip_takeover_s.value + 5, clock=self.clock
+            lambda: new_owner() is not None,
+            timeout=2 * self.limits.vip_takeover_s.value + 5,
+            clock=self.clock,
         ):
-            new = analysis.vip_ownership(obs.vip, obs.marks["fault"], owner).new_owner
+            new = new_owner()
             time.sleep(WATCH_AFTER_TAKEOVER_S)
             if new is not None:
                 obs.registrations["after"] = self.registrations_on(new)
