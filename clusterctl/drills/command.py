@@ -92,7 +92,7 @@ def build_probes(
     ref: list[live.Probes] = []
     sipp = None
     probe_hosts = cluster.members("probes")
-    if probe_hosts and traffic:
+    if probe_hosts:
         vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
         probe = probe_hosts[0]
         local = str(cluster.hosts[probe].address or "")
@@ -113,7 +113,13 @@ def build_probes(
             users=users,
             register_scenario=PROBE_REGISTER,
         )
-    probes = live.Probes(cluster, backend, _edge_fetch(cluster, ref), sipp)
+    probes = live.Probes(
+        cluster,
+        backend,
+        _edge_fetch(cluster, ref),
+        sipp if traffic else None,
+        checker=sipp,
+    )
     ref.append(probes)
     return probes
 

@@ -372,11 +372,14 @@ class Probes:
         *,
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        checker: Traffic | None = None,
     ) -> None:
         self.cluster = cluster
         self.faults = faults
         self.fetch_sets = fetch_sets
         self.traffic = traffic
+        # Asks "does it answer OPTIONS?" from the probe host, also in a drill without calls.
+        self.checker = checker or traffic
         self.poll_interval = poll_interval
         self.clock = clock
         addresses = {str(h.address): h.name for h in cluster.hosts.values() if h.address}
@@ -471,13 +474,14 @@ class Probes:
 
     def answers_now(self, target: str) -> bool | None:
         """Whether host ``target`` answers OPTIONS from the probe now (None: no probe host)."""
-        if self.traffic is None:
+        if self.checker is None:
             return None
-        return self.traffic.answers(str(self.cluster.hosts[target].address))
+        return self.checker.answers(str(self.cluster.hosts[target].address))
 
     def wait_answers(self, target: str, timeout: float) -> float | None:
-        """When host ``target`` answered OPTIONS again (None without traffic or by ``timeout``)."""
-        traffic = self.traffic
+        """When host ``target`` answered OPTIONS again (None without a probe host or by
+        ``timeout``)."""
+        traffic = self.checker
         if traffic is None:
             return None
         address = str(self.cluster.hosts[target].address)
