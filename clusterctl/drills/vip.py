@@ -209,11 +209,10 @@ class VipDrill(Drill):
 
     def inject(self, obs: Observations) -> None:
         assert self.owner is not None
-        # From when it was issued: a stopping keepalived hands the VIP over before
-        # `systemctl stop` returns.
+        # From when the fault command reported it in place; when it was issued is kept.
         issued = self.probes.clock()
-        obs.mark("fault_effective", self.probes.faults.inject(self.owner, self.fault))
-        obs.mark("fault", issued)
+        obs.mark("fault", self.probes.faults.inject(self.owner, self.fault))
+        obs.mark("fault_issued", issued)
 
     def await_effect(self, obs: Observations) -> None:
         assert self.owner is not None

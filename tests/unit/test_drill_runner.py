@@ -154,7 +154,7 @@ def test_several_runs_and_a_later_broken_steady_state():
     assert "VIP held by 2 nodes" in (results[1].error or "")
 
 
-def test_faults_are_measured_from_when_they_were_issued():
+def test_faults_are_measured_from_when_they_took_effect_issue_time_kept():
     c = cluster()
 
     class SlowStop:
@@ -164,9 +164,9 @@ def test_faults_are_measured_from_when_they_were_issued():
     probes = SimpleNamespace(clock=lambda: 1000.0, faults=SlowStop())
     obs = Observations()
     failover.FailoverDrill(c, "fs1a", "stop", probes, thresholds_for(c.settings)).inject(obs)
-    assert obs.marks == {"fault": 1000.0, "fault_effective": 1005.0}
+    assert obs.marks == {"fault": 1005.0, "fault_issued": 1000.0}
     drill = vip.VipDrill(c, "stop-keepalived", probes, thresholds_for(c.settings), lambda h: 0)
     drill.owner = "edge1"
     obs = Observations()
     drill.inject(obs)
-    assert obs.marks == {"fault": 1000.0, "fault_effective": 1005.0}
+    assert obs.marks == {"fault": 1005.0, "fault_issued": 1000.0}
