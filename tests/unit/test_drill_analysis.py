@@ -237,3 +237,64 @@ def test_vip_netcut_holder_cut_off_is_not_split_brain_but_after_restore_would_be
     got = by_name(vip.analyze(obs, vrrp, "edge1", limits)[0])
     assert got["split brain (two owners)"].measured == pytest.approx(6.8)
     assert not got["split brain (two owners)"].passed
+
+
+def _lab():
+    """The lab's inventory shape (tests/fixtures/drills/lab_*.jsonl were recorded on it)."""
+    hosts = {
+        "edge1": "172.29.10.11",
+        "edge2": "172.29.10.12",
+        "fs1a": "172.29.10.21",
+        "fs1b": "172.29.10.22",
+        "fs2a": "172.29.10.23",
+        "fs2b": "172.29.10.24",
+    }
+    base = {
+        "cluster_name": "lab",
+        "edge_engine": "kamailio",
+        "vrrp_instances": [{"name": "edge", "vip": "172.29.10.100", "prefix": 24, "router_id": 51}],
+        "dispatcher": {"ping_interval": 2, "probing_threshold": 2, "invite_timeout": 2},
+        "shards": {
+            "shard1": {"primary": "fs1a", "secondary": "fs1b"},
+            "shard2": {"primary": "fs2a", "secondary": "fs2b"},
+        },
+        "tenants": [
+            {"id": "alpha", "name": "A", "domain": "alpha.lab.clusterctl.test", "shard": "shard1"},
+            {"id": "beta", "name": "B", "domain": "beta.lab.clusterctl.test", "shard": "shard1"},
+            {"id": "gamma", "name": "G", "domain": "gamma.lab.clusterctl.test", "shard": "shard2"},
+        ],
+    }
+    shard = {"fs1a": "shard1", "fs1b": "shard1", "fs2a": "shard2", "fs2b": "shard2"}
+    hostvars = {
+        h: {**base, "ansible_host": a, **({"shard": shard[h]} if h in shard else {})}
+        for h, a in hosts.items()
+    }
+    groups = {"sip_edge": ["edge1", "edge2"], "feature_servers": list(shard)}
+    return build_cluster(groups, hostvars)
+
+
+def test_recorded_lab_failover_netcut_under_traffic():
+    # Recorded by `clusterctl drill failover --target fs1a --fault netcut` on the lab
+    # (Kamailio 6.0.1, I=2 s, N=2, F=2 s, 5 calls/s from the probe).
+    c = _lab()
+    obs = load_jsonl(FIXTURES / "lab_failover_netcut_kamailio601.jsonl")
+    checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
+    got = by_name(checks)
+    assert got["detection (under traffic)"].measured == pytest.approx(2.027)
+    assert facts["mechanism"] == "failed call"
+    assert got["failed calls in window"].measured == 0
+    assert got["re-inclusion"].measured == pytest.approx(0.13)
+    assert facts["answered_by"]["during"]["fs1b"] > 0
+    assert all(check.passed for check in checks)
+
+
+def test_recorded_lab_vip_kill():
+    c = _lab()
+    vrrp = c.settings.vrrp_instances[0]
+    obs = load_jsonl(FIXTURES / "lab_vip_kill_kamailio601.jsonl")
+    checks, facts = vip.analyze(obs, vrrp, "edge2", thresholds_for(c.settings, vip_fault="kill"))
+    got = by_name(checks)
+    assert got["VIP takeover"].measured == pytest.approx(0.892)
+    assert facts["new_owner"] == "edge1"
+    assert got["pre-fault calls torn down with BYE"].measured == 100.0
+    assert got["registrations lost"].measured == 0
