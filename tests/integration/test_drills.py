@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from conftest import LAB_FIGURES, LAB_INVENTORY
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.drills]
 
 FAILOVER_FAULTS = ("stop", "kill", "freeze", "netcut")
 VIP_FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
