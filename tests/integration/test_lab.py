@@ -63,12 +63,14 @@ def until(check, timeout: float, step: float = 0.5) -> bool:
 
 
 def reaches(src: str, dst: str) -> bool:
-    """ICMP and TCP/22 from lab host ``src`` to lab host ``dst``, one try each."""
+    """ICMP from lab host ``src`` to lab host ``dst``, one try.
+
+    ICMP is what the deployed `common` firewall admits between any two hosts (SSH only from
+    the operator); a network cut drops it like everything else.
+    """
     ping = subprocess.run(["docker", "exec", f"clusterctl-lab-{src}", "ping", "-c1", "-W1",
                            ADDRESS[dst]], capture_output=True, check=False, timeout=10)
-    tcp = subprocess.run(["docker", "exec", f"clusterctl-lab-{src}", "nc", "-z", "-w1",
-                          ADDRESS[dst], "22"], capture_output=True, check=False, timeout=10)
-    return ping.returncode == 0 and tcp.returncode == 0
+    return ping.returncode == 0
 
 
 @pytest.fixture(scope="module")
