@@ -22,8 +22,11 @@ DB_TOPOLOGIES = ("master_master", "galera")
 # Container names, volume names and hostnames are built from host names.
 HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 TOP_KEYS = {"network", "edge_vip", "db_topology", "storage_arbiter", "shards", "hosts",
-            "tenants"}
+            "tenants", "carriers"}
 TENANT_KEYS = {"id", "name", "domain", "shard", "dids", "permissions"}
+CARRIER_KEYS = {"name", "address", "port"}
+# The inventory model's SafeId (clusterctl/model.py).
+CARRIER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Topology:
     shards: dict[str, dict[str, str]]
     hosts: tuple[LabHost, ...]
     tenants: list[dict[str, Any]] = field(default_factory=list)
+    carriers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
@@ -157,6 +161,47 @@ def _parse_shards(raw: dict[str, Any], hosts: list[LabHost]) -> dict[str, str]:
     return shard_of
 
 
+def _parse_carriers(raw: object, subnet: ipaddress.IPv4Network,
+                    taken: set[ipaddress.IPv4Address]) -> list[dict[str, Any]]:
+    """Check the carriers (peers trusted by source address); BadInput for the first problem.
+
+    A carrier's network must lie in the lab subnet (the lab has no route elsewhere) and must
+    not cover a lab host, the gateway or the VIP: the edge would trust that host as a carrier.
+    """
+    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        raise BadInput("carriers: expected a list of mappings")
+    carriers: list[dict[str, Any]] = []
+    for spec in raw:
+        name = spec.get("name")
+        where = f"carrier {name!r}"
+        extra = set(spec) - CARRIER_KEYS
+        if extra:
+            raise BadInput(f"{where}: unknown key {sorted(extra)[0]!r}")
+        if not isinstance(name, str) or not CARRIER_NAME.match(name):
+            raise BadInput(f"{where}: names are lower-case letters, digits, '_' and '-' (max 32)")
+        if any(c["name"] == name for c in carriers):
+            raise BadInput(f"{where}: name is used more than once")
+        try:
+            network = ipaddress.IPv4Network(str(_need(spec, "address", str, where)))
+        except ValueError:
+            raise BadInput(f"{where}: {spec['address']!r} is not an IPv4 address or "
+                           "network") from None
+        if not network.subnet_of(subnet):
+            raise BadInput(f"{where}: {network} is not inside the lab subnet {subnet}")
+        covered = sorted(a for a in taken if a in network)
+        if covered:
+            raise BadInput(f"{where}: {network} covers {covered[0]}, which is the gateway, the "
+                           "VIP or a lab host")
+        carrier: dict[str, Any] = {"name": name, "address": str(network)}
+        if "port" in spec:
+            port = spec["port"]
+            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+                raise BadInput(f"{where}: port must be a number from 1 to 65535")
+            carrier["port"] = port
+        carriers.append(carrier)
+    return carriers
+
+
 def parse_topology(data: object, source: str = "<topology>") -> Topology:
     """Check a loaded topology mapping; BadInput with the first problem found."""
     if not isinstance(data, dict):
@@ -196,8 +241,10 @@ def parse_topology(data: object, source: str = "<topology>") -> Topology:
             raise BadInput(f"tenant {tenant.get('id')!r}: unknown key {sorted(extra)[0]!r}")
         if tenant.get("shard") not in shards:
             raise BadInput(f"tenant {tenant.get('id')!r}: unknown shard {tenant.get('shard')!r}")
+    taken = {h.address for h in hosts} | {edge_vip, subnet.network_address + 1}
+    carriers = _parse_carriers(data.get("carriers", []), subnet, taken)
     return Topology(source, network_name, subnet, edge_vip, db_topology, arbiter,
-                    {k: dict(v) for k, v in shards.items()}, tuple(hosts), tenants)
+                    {k: dict(v) for k, v in shards.items()}, tuple(hosts), tenants, carriers)
 
 
 def find_clash(subnet: ipaddress.IPv4Network, docker_subnets: dict[str, list[str]],

@@ -59,6 +59,7 @@ def test_group_vars_follow_the_schema(tmp_path: Path):
         ("alpha", "shard1"), ("beta", "shard1"), ("gamma", "shard2")]
     assert merged["lab"] == {"name": "clusterctl-lab", "network": "clusterctl-lab",
                              "subnet": "172.29.10.0/24"}
+    assert merged["carriers"] == [{"name": "lab-carrier", "address": "172.29.10.61/32"}]
 
 
 def test_secrets_are_private_random_and_kept(tmp_path: Path):
@@ -84,3 +85,6 @@ def test_generated_inventory_passes_clusterctl_validate(tmp_path: Path, profile,
     assert cluster.is_lab
     assert cluster.settings.db_topology == db_topology
     assert len(cluster.hosts) == hosts
+    # The carrier reaches the model (and so playbooks/edge.yml's sip_edge_carriers).
+    assert [(c.name, str(c.address), c.port) for c in cluster.settings.carriers] == [
+        ("lab-carrier", "172.29.10.61/32", None)]

@@ -89,10 +89,38 @@ def _broken(change) -> dict:
     (lambda d: d.update(storage_arbiter="edge1"), "not a storage host"),
     (lambda d: d["tenants"][0].update(shard="shard9"), "unknown shard 'shard9'"),
     (lambda d: d.pop("hosts"), "missing 'hosts'"),
+    (lambda d: d.update(carriers={"name": "c"}), "carriers: expected a list of mappings"),
+    (lambda d: d["carriers"][0].update(trunk=True), "unknown key 'trunk'"),
+    (lambda d: d["carriers"][0].update(name="Lab Carrier"), "names are lower-case"),
+    (lambda d: d["carriers"].append(dict(d["carriers"][0])), "used more than once"),
+    (lambda d: d["carriers"][0].pop("address"), "missing 'address'"),
+    (lambda d: d["carriers"][0].update(address="172.29.10.61/33"),
+     "not an IPv4 address or network"),
+    (lambda d: d["carriers"][0].update(address="198.51.100.7"), "not inside the lab subnet"),
+    (lambda d: d["carriers"][0].update(address="172.29.10.51"), "covers 172.29.10.51"),
+    (lambda d: d["carriers"][0].update(address="172.29.10.96/28"), "covers 172.29.10.100"),
+    (lambda d: d["carriers"][0].update(address="172.29.10.0/30"), "covers 172.29.10.1"),
+    (lambda d: d["carriers"][0].update(port=0), "port must be a number"),
+    (lambda d: d["carriers"][0].update(port="5060"), "port must be a number"),
 ])
 def test_inconsistent_topologies_are_refused(change, message):
     with pytest.raises(BadInput, match=message):
         parse_topology(_broken(change))
+
+
+@pytest.mark.parametrize("profile", ["default", "galera"])
+def test_profiles_have_a_carrier_at_a_spare_address(profile):
+    topo = load_topology(profile_path(profile))
+    assert topo.carriers == [{"name": "lab-carrier", "address": "172.29.10.61/32"}]
+    spare = ipaddress.IPv4Network(topo.carriers[0]["address"])
+    assert not any(h.address in spare for h in topo.hosts)
+
+
+def test_carrier_network_and_port_are_normalised():
+    topo = parse_topology(_broken(lambda d: d.update(
+        carriers=[{"name": "pbx_1", "address": "172.29.10.64/29", "port": 5080}])))
+    assert topo.carriers == [{"name": "pbx_1", "address": "172.29.10.64/29", "port": 5080}]
+    assert parse_topology(_broken(lambda d: d.pop("carriers"))).carriers == []
 
 
 def test_file_errors_name_the_file(tmp_path: Path):
