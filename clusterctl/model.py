@@ -41,6 +41,8 @@ DB_PASSWORD_KEYS = (
     "db_cdr_password",
     "db_monitor_password",
 )
+# Every secret the inventory must set (none has a default).
+SECRET_KEYS = (*DB_PASSWORD_KEYS, "edge_auth_secret")
 
 
 class _Strict(BaseModel):
@@ -159,6 +161,9 @@ class ClusterSettings(_Strict):
     db_config_password: str | None = None
     db_cdr_password: str | None = None
     db_monitor_password: str | None = None
+    # The edge's digest-auth nonce secret, the same on every edge node: a nonce one node gave
+    # out is then accepted by its peer after a VIP takeover (required when there are edges).
+    edge_auth_secret: str | None = None
 
 
 SETTING_KEYS = tuple(ClusterSettings.model_fields)

@@ -189,6 +189,16 @@ def _databases(cluster: Cluster) -> Iterator[Problem]:
                 )
 
 
+def _edge_secret(cluster: Cluster) -> Iterator[Problem]:
+    secret = cluster.settings.edge_auth_secret
+    if cluster.members("sip_edge") and (secret is None or not str(secret).strip()):
+        yield Problem(
+            "edge_auth_secret",
+            "is required (there is no default): both edge nodes must sign digest nonces alike",
+            "set it in group_vars/all from an ansible-vault file, e.g. 32 random characters",
+        )
+
+
 def _storage(cluster: Cluster) -> Iterator[Problem]:
     bricks = cluster.members("storage")
     arbiter = cluster.settings.storage_arbiter
@@ -224,6 +234,7 @@ RULES: tuple[Rule, ...] = (
     _shards,
     _tenants,
     _databases,
+    _edge_secret,
     _storage,
     _operators,
     _carriers,

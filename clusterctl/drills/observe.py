@@ -66,7 +66,9 @@ class CallRecord:
 
     ``status`` is the final response code (None: no final answer); ``pdd`` the seconds from
     INVITE to the first 180/183/200; ``answered_by`` the host id the feature server put in its
-    reply. ``bye_status`` is set for calls the VIP drill tears down after the fault.
+    reply. ``bye_at`` is when the call's first BYE was sent, ``bye_status`` and ``bye_end``
+    the first final response to it (a later answer to a retransmission changes nothing, as
+    in a real phone's transaction layer).
     """
 
     call_id: str
@@ -78,6 +80,7 @@ class CallRecord:
     end: float | None = None
     bye_at: float | None = None
     bye_status: int | None = None
+    bye_end: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -363,8 +366,8 @@ def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRec
     A call starts at its first INVITE sent; ``pdd`` runs to the first 180/183/200 received;
     the last final INVITE response (after a 407 challenge: the answer to the authenticated
     INVITE) gives ``status`` and ``answered_by`` (``host_header``, the stand-in's and
-    FreeSWITCH's id header, see docs/headers.md); a BYE
-    sent and its response give ``bye_at``/``bye_status``. Messages without a Call-ID are
+    FreeSWITCH's id header, see docs/headers.md); the first BYE sent and the first final
+    response to it give ``bye_at``, ``bye_status`` and ``bye_end``. Messages without a Call-ID are
     skipped; a call with no final answer keeps ``status`` None (counted as failed).
     """
     heads = list(_SIPP_HEADER.finditer(text))
@@ -406,7 +409,7 @@ def _record(
             domain = re.search(r"@([^>;:\s]+)", headers.get("from", headers.get("f", "")))
             call["tenant"] = domain.group(1) if domain else None
         elif first.startswith("BYE "):
-            call["bye_at"] = t
+            call.setdefault("bye_at", t)
         return
     if not first.startswith("SIP/2.0 "):
         return
@@ -418,5 +421,6 @@ def _record(
             call["status"] = code
             call["end"] = t
             call["answered_by"] = headers.get(host_header.lower())
-    elif method[0] == "BYE" and code >= 200:
+    elif method[0] == "BYE" and code >= 200 and "bye_status" not in call:
         call["bye_status"] = code
+        call["bye_end"] = t

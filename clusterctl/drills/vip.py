@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from clusterctl.drills import analysis
@@ -35,15 +36,16 @@ def analyze(
     before = obs.registrations.get("before")
     after = obs.registrations.get("after")
     lost = None if before is None or after is None else float(max(0, before - after))
-    # Calls answered before the fault and still up when it hit (a BYE sent before the fault
-    # proves nothing about the new owner).
+    # Calls answered before the fault and not yet torn down when it hit: a BYE answered
+    # before the fault proves nothing about the new owner, one still being retransmitted
+    # does. Recordings made before ``bye_end`` existed only have ``bye_at``.
     established = [
         c
         for c in obs.calls
         if c.ok
         and c.start < fault
         and (c.end or 0) < fault
-        and (c.bye_at is None or c.bye_at >= fault)
+        and (c.bye_status is None or (c.bye_end or c.bye_at or fault) >= fault)
     ]
     torn_down = [c for c in established if c.bye_status == 200]
     bye_ratio = 100.0 * len(torn_down) / len(established) if established else None
@@ -93,6 +95,7 @@ def analyze(
         )
     after_fault = [c for c in obs.calls if c.start >= fault]
     facts: dict[str, Any] = {
+        "vip_moves_after_restore": _moves_after_restore(obs),
         "old_owner": old_owner,
         "new_owner": own.new_owner,
         "vip": str(vrrp.vip),
@@ -104,6 +107,17 @@ def analyze(
         "poll_errors": len(obs.errors),
     }
     return checks, facts
+
+
+def _moves_after_restore(obs: Observations) -> int | None:
+    """How often the VIP changed hands after the restore (a frozen master that wakes up still
+    believes it is master and, with the higher priority, takes the VIP back). None when
+    nothing was restored."""
+    restore = obs.marks.get("restore")
+    if restore is None:
+        return None
+    holders = [s.owners[0] for s in obs.vip if s.t >= restore and len(s.owners) == 1]
+    return sum(a != b for a, b in pairwise(holders))
 
 
 def _without_cut_off_holder(

@@ -194,9 +194,17 @@ def test_vip_bye_counts_only_calls_still_up_at_the_fault():
     )
     # Up at the fault, never torn down (SIPp stopped first): counts as not torn down.
     obs.calls.append(CallRecord("dangling", 1002.0, 200, 0.05, "fs1a", "acme", end=1002.06))
+    # BYE sent just before the fault, its 200 lost with the old owner, the retransmission
+    # answered through the new one: counts, and was torn down.
+    obs.calls.append(
+        CallRecord(
+            "retransmitted", 1001.5, 200, 0.05, "fs1a", "acme", end=1001.56, bye_at=1004.8,
+            bye_status=200, bye_end=1007.3,
+        )
+    )
     checks, _ = vip.analyze(obs, c.settings.vrrp_instances[0], "edge1", thresholds_for(c.settings))
     bye = by_name(checks)["pre-fault calls torn down with BYE"]
-    assert bye.measured == 80.0 and bye.note == "4/5"
+    assert bye.measured == pytest.approx(100 * 5 / 6) and bye.note == "5/6"
 
 
 def test_reinclusion_before_the_probe_host_saw_an_answer_counts_zero():
@@ -298,3 +306,24 @@ def test_recorded_lab_vip_kill():
     assert facts["new_owner"] == "edge1"
     assert got["pre-fault calls torn down with BYE"].measured == 100.0
     assert got["registrations lost"].measured == 0
+
+
+def test_vip_counts_the_moves_after_restore():
+    c = cluster()
+    vrrp = c.settings.vrrp_instances[0]
+    obs = load_jsonl(FIXTURES / "vip_kill_ok.jsonl")
+    _, facts = vip.analyze(obs, vrrp, "edge1", thresholds_for(c.settings))
+    assert facts["vip_moves_after_restore"] == 0
+    # A frozen master that wakes up takes the VIP back: one move (a sample in which both
+    # briefly hold it is not one).
+    end = obs.vip[-1].t
+    obs.vip += [
+        VipSample(end + 0.1, ("edge1", "edge2")),
+        VipSample(end + 0.2, ("edge1",)),
+        VipSample(end + 0.3, ("edge1",)),
+    ]
+    _, facts = vip.analyze(obs, vrrp, "edge1", thresholds_for(c.settings))
+    assert facts["vip_moves_after_restore"] == 1
+    obs.marks.pop("restore")
+    _, facts = vip.analyze(obs, vrrp, "edge1", thresholds_for(c.settings))
+    assert facts["vip_moves_after_restore"] is None

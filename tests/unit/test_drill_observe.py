@@ -210,6 +210,14 @@ def test_sipp_message_log_gives_per_call_outcomes():
             _msg("102.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "c", "1 INVITE")),
             _msg("108.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "a", "2 BYE")),
             _msg("108.020000", "received", _sip("SIP/2.0 200 OK", "a", "2 BYE")),
+            # d: the BYE's 200 is lost, the retransmission is answered; a stray 481 to a
+            # later copy changes nothing (the transaction already ended).
+            _msg("104.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "d", "1 INVITE")),
+            _msg("104.050000", "received", _sip("SIP/2.0 200 OK", "d", "1 INVITE")),
+            _msg("109.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "d", "2 BYE")),
+            _msg("109.500000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "d", "2 BYE")),
+            _msg("109.520000", "received", _sip("SIP/2.0 200 OK", "d", "2 BYE")),
+            _msg("110.600000", "received", _sip("SIP/2.0 481 No Such Call", "d", "2 BYE")),
         ]
     )
     calls = {c.call_id: c for c in parse_sipp_messages(log)}
@@ -223,7 +231,9 @@ def test_sipp_message_log_gives_per_call_outcomes():
         end=100.09,
         bye_at=108.0,
         bye_status=200,
+        bye_end=108.02,
     )
+    assert (calls["d"].bye_at, calls["d"].bye_status, calls["d"].bye_end) == (109.0, 200, 109.52)
     assert calls["b"].status == 408 and not calls["b"].ok and calls["b"].pdd is None
     assert calls["c"].status is None and not calls["c"].ok  # never answered
 

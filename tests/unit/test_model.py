@@ -66,8 +66,12 @@ def test_minimal_cluster_defaults():
     assert s.db_root_password is None
     assert not cluster.is_lab
     # No databases, storage or probes: a minimal edge + feature cluster passes the rules
-    # except master_master's node count and the required operator networks.
-    assert [p.where for p in problems_of(cluster)] == ["group databases", "operator_networks"]
+    # except master_master's node count and the required edge secret and operator networks.
+    assert [p.where for p in problems_of(cluster)] == [
+        "group databases",
+        "edge_auth_secret",
+        "operator_networks",
+    ]
 
 
 def test_hosts_and_groups():

@@ -414,6 +414,21 @@ def test_all_db_passwords_missing_names_every_key(edit_yaml):
     assert [p.where for p in problems] == list(DB_PASSWORD_KEYS)
 
 
+@pytest.mark.parametrize("value", [None, "  "])
+def test_edge_auth_secret_is_required_with_edges(edit_yaml, value):
+    def drop(d: dict[str, Any]) -> None:
+        if value is None:
+            d.pop("edge_auth_secret")
+        else:
+            d["edge_auth_secret"] = value
+
+    problems, code = run(edit_yaml(CLUSTER, drop))
+    assert code == EXIT_FAILED
+    p = one(problems, "edge_auth_secret", "is required (there is no default)")
+    assert "ansible-vault" in p.fix
+    assert len(problems) == 1
+
+
 def test_blank_db_password_counts_as_missing(edit_yaml):
     problems, code = run(edit_yaml(DATABASE, lambda d: d.update(db_cdr_password="  ")))
     assert code == EXIT_FAILED
