@@ -135,6 +135,52 @@ class SippResult:
         return match["fs"], match["tenant"]
 
 
+@dataclass
+class BackgroundSipp:
+    """A SIPp left running on a host (a phone waiting for calls or NOTIFYs).
+
+    It is bounded twice: SIPp's own ``-timeout`` and ``timeout -s INT`` around it (SIPp
+    ignores SIGTERM). ``stop`` interrupts it by its recorded pid.
+    """
+
+    remote: Remote
+    log: str
+    pidfile: str
+    rcfile: str
+
+    def wait_log(self, pattern: str, timeout: float) -> str:
+        """Its log once a line matches the extended regex ``pattern`` (or ``timeout`` s passed:
+        the caller asserts on what it got)."""
+        steps = max(1, int(timeout * 10))
+        return self.remote.run(
+            f"for i in $(seq {steps}); do grep -Eq {shlex.quote(pattern)} {self.log}"
+            f" 2>/dev/null && break; sleep 0.1; done; cat {self.log} 2>/dev/null; true",
+            timeout + 10,
+        ).stdout
+
+    def finish(self, timeout: float) -> tuple[int, str]:
+        """(SIPp's exit code, its log) once it ended; RemoteError if it runs over ``timeout``."""
+        steps = max(1, int(timeout * 10))
+        out = self.remote.run(
+            f"for i in $(seq {steps}); do [ -s {self.rcfile} ] && break; sleep 0.1; done;"
+            f" echo RC=$(cat {self.rcfile} 2>/dev/null); cat {self.log} 2>/dev/null; true",
+            timeout + 10,
+        ).stdout
+        rc_line, _, log = out.partition("\n")
+        rc = rc_line.removeprefix("RC=")
+        if not rc:
+            raise RemoteError(f"{self.remote.host.name}: SIPp still running after {timeout} s")
+        return int(rc), log
+
+    def stop(self) -> None:
+        """Interrupt it if it still runs (idempotent)."""
+        self.remote.run(
+            f"[ -s {self.rcfile} ] || kill -INT $(cat {self.pidfile}) 2>/dev/null; true",
+            10,
+            check=False,
+        )
+
+
 @dataclass(frozen=True)
 class User:
     """A test subscriber created for the run."""
@@ -203,8 +249,10 @@ class Edge:
         timeout: float = 20.0,
         extra: str = "",
         port: int | None = None,
+        local_ip: str | None = None,
     ) -> SippResult:
-        """Run one call of ``scenario`` against the VIP from ``source`` (default: the probe)."""
+        """Run one call of ``scenario`` against the VIP from ``source`` (default: the probe),
+        sending from ``local_ip`` (default: the host's own address)."""
         where = source or self.probe
         self.copy_scenarios(where)
         port = port or next(self.ports)
@@ -218,7 +266,7 @@ class Edge:
             "-m",
             "1",
             "-i",
-            where.address,
+            local_ip or where.address,
             "-p",
             str(port),
             "-nostdin",
@@ -246,6 +294,44 @@ class Edge:
         head, _, errors = out.partition("ERRORS")
         rc_line, _, body = head.partition("\n")
         return SippResult(int(rc_line.removeprefix("RC=")), body, elapsed, errors.strip())
+
+    def background_sipp(
+        self,
+        scenario: str,
+        port: int,
+        keys: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 20.0,
+        call_vip: bool = False,
+    ) -> BackgroundSipp:
+        """Start one call of ``scenario`` on the probe's ``port`` in the background; return
+        once SIPp has bound the port (RemoteError if not within 5 s). ``call_vip``: the
+        scenario sends first (to the VIP); otherwise it waits for requests."""
+        probe = self.probe
+        self.copy_scenarios(probe)
+        base = f"{REMOTE_DIR}/{scenario}-{port}"
+        running = BackgroundSipp(probe, f"{base}.log", f"{base}.pid", f"{base}.rc")
+        args = ["timeout", "-s", "INT", str(int(timeout) + 5), "sipp"]
+        args += [f"{self.vip}:5060"] if call_vip else []
+        args += ["-sf", f"{REMOTE_DIR}/{scenario}.xml", "-m", "1", "-i", probe.address]
+        args += ["-p", str(port), "-nostdin", "-timeout", f"{int(timeout)}s"]
+        args += ["-trace_logs", "-log_file", running.log]
+        for key, value in (keys or {}).items():
+            args += ["-key", key, value]
+        if auth:
+            args += ["-au", auth[0], "-ap", auth[1]]
+        inner = (
+            f"{shlex.join(args)} >/dev/null 2>&1 & echo $! > {running.pidfile};"
+            f" wait $!; echo $? > {running.rcfile}"
+        )
+        probe.run(
+            f"rm -f {base}.log {base}.pid {base}.rc;"
+            f" setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &"
+            f" for i in $(seq 50); do ss -Hlun 'sport = :{port}' | grep -q . && exit 0;"
+            " sleep 0.1; done; exit 1",
+            15,
+        )
+        return running
 
     def sql(self, statement: str, node: int = 0) -> str:
         """Run SQL on a database node (default the first) as its root (unix socket)."""

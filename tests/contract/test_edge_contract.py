@@ -7,9 +7,12 @@ in a `finally`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+from clusterctl.db.health import check_cluster
 from clusterctl.model import Tenant
 
 from .harness import Edge, Remote, User
@@ -212,3 +215,204 @@ def test_vip_failover_keeps_registrations(edge: Edge, users: list[User]) -> None
         holder.run(f"systemctl start {edge.engine}", 30)
         # Leave the steady state behind: the VIP back on one node (the higher priority).
         edge.wait_for("VIP on one edge again", lambda: len(edge.vip_holders()) == 1, 10.0, 0.2)
+
+
+# --- carriers: trusted by source address, DID -> tenant -> shard ------------------------------
+
+
+@contextmanager
+def _carrier_source(edge: Edge) -> Iterator[str]:
+    """A carrier's address, held by the probe for the length of the block.
+
+    The inventory's first carrier network; its first address goes on the probe's eth0 (the
+    lab's carrier address belongs to no container) and is removed afterwards.
+    """
+    if not edge.cluster.settings.carriers:
+        pytest.skip("the inventory has no carriers (the lab topologies define lab-carrier)")
+    network = edge.cluster.settings.carriers[0].address
+    address = str(next(iter(network.hosts())))
+    probe = edge.probe
+    # `replace`: an address left behind by an interrupted run is no error.
+    probe.run(f"ip addr replace {address}/32 dev eth0", 10)
+    try:
+        yield address
+    finally:
+        probe.run(f"ip addr del {address}/32 dev eth0", 10, check=False)
+
+
+def test_carrier_call_to_a_did_reaches_the_dids_tenant(edge: Edge) -> None:
+    """No credentials, from the carrier's address: each DID's call reaches its tenant's
+    primary with that tenant's X-Tenant-Id (the forged one is replaced)."""
+    settings = edge.cluster.settings
+    tenants = [t for t in settings.tenants if t.dids]
+    if not tenants:
+        pytest.skip("no tenant has a DID")
+    with _carrier_source(edge) as carrier:
+        for tenant in tenants:
+            result = edge.sipp("carrier_call", {"did": tenant.dids[0]}, local_ip=carrier)
+            assert result.rc == 0, f"carrier call to {tenant.dids[0]}: {result.errors}"
+            fs, seen = result.answered()
+            assert fs == settings.shards[tenant.shard].primary, f"{tenant.dids[0]} -> {fs}"
+            assert seen == tenant.id, f"{tenant.dids[0]}: feature server saw tenant {seen!r}"
+
+
+def test_carrier_call_to_an_unknown_did_is_404(edge: Edge) -> None:
+    owned = {did for t in edge.cluster.settings.tenants for did in t.dids}
+    unknown = next(f"+1555019{n:04d}" for n in range(10000) if f"+1555019{n:04d}" not in owned)
+    with _carrier_source(edge) as carrier:
+        result = edge.sipp("carrier_unknown_did", {"did": unknown}, local_ip=carrier)
+    assert result.rc == 0, f"{unknown} from the carrier: {result.errors}"
+
+
+def test_untrusted_invite_without_credentials_is_challenged(edge: Edge) -> None:
+    """The carrier's call from the probe's own address (not a carrier): 407, never routed."""
+    tenant = next((t for t in edge.cluster.settings.tenants if t.dids), None)
+    if tenant is None:
+        pytest.skip("no tenant has a DID")
+    keys = {"did": tenant.dids[0], "user": "7900", "domain": tenant.domain, "tenant": tenant.id}
+    result = edge.sipp("invite_untrusted", keys)
+    assert result.rc == 0, f"untrusted INVITE to {tenant.dids[0]}: {result.errors}"
+
+
+# --- MWI: SUBSCRIBE message-summary at the edge, PUBLISH from a feature server ----------------
+
+
+def _forget_presence(edge: Edge, user: User) -> None:
+    """Remove the mailbox's published state, its subscriptions and the user's contacts."""
+    uri = f"sip:{user.name}@{user.domain}"
+    edge.sql(
+        f"DELETE FROM presentity WHERE username='{user.name}' AND domain='{user.domain}';"
+        f" DELETE FROM active_watchers WHERE presentity_uri='{uri}';"
+        f" DELETE FROM watchers WHERE presentity_uri='{uri}';"
+        f" DELETE FROM location WHERE username='{user.name}' AND domain='{user.domain}';"
+    )
+
+
+MWI_LINE = re.compile(r"MWI NOTIFY state=(\S*) body=(.*?) \| (.*)$", re.MULTILINE)
+
+
+def test_mwi_notify_after_publish(edge: Edge, users: list[User]) -> None:
+    """A registered phone subscribed to its own mailbox gets NOTIFY Messages-Waiting: yes
+    when a feature server publishes message-waiting state for it."""
+    tenants = edge.cluster.settings.tenants
+    user = _user(users, tenants[1 % len(tenants)], 1)
+    shard = edge.cluster.settings.shards[user.tenant.shard]
+    _forget_presence(edge, user)
+    port = next(edge.ports)
+    keys = {"user": user.name, "domain": user.domain, "expires": "120"}
+    reg = edge.sipp("register", keys, (user.name, user.password), port=port)
+    assert reg.rc == 0, f"register before subscribing: {reg.errors}"
+    phone = edge.background_sipp(
+        "mwi_subscribe", port, keys, (user.name, user.password), timeout=30, call_vip=True
+    )
+    try:
+        log = phone.wait_log("INITIAL NOTIFY", 10)
+        initial = re.search(r"INITIAL NOTIFY state=(\S*) body=(.*)$", log, re.MULTILINE)
+        assert initial is not None, f"no 200 and initial NOTIFY for the SUBSCRIBE: {log!r}"
+        assert initial[1] == "active", f"initial NOTIFY: Subscription-State {initial[1]!r}"
+        # Cleared above: had the mailbox kept old state, the next NOTIFY would prove nothing.
+        assert "yes" not in initial[2], f"initial NOTIFY already says {initial[2]!r}"
+        publish = edge.sipp(
+            "mwi_publish", {**keys, "expires": "60"}, source=edge.remote(shard.primary)
+        )
+        assert publish.rc == 0, f"PUBLISH from {shard.primary}: {publish.log} {publish.errors}"
+        rc, log = phone.finish(15)
+        notified = MWI_LINE.search(log)
+        assert notified is not None, f"no NOTIFY after the PUBLISH (rc={rc}): {log!r}"
+        assert notified[1] == "active"
+        assert re.fullmatch(r"Messages-Waiting: *yes", notified[2]), notified[2]
+        assert notified[3].replace(" ", "") == "Voice-Message:1/0", notified[3]
+        assert rc == 0, f"phone scenario failed: {log!r}"
+    finally:
+        phone.stop()
+        _forget_presence(edge, user)
+
+
+# --- forking: every contact of a user rings --------------------------------------------------
+
+
+def test_call_from_feature_server_forks_to_every_contact(edge: Edge, users: list[User]) -> None:
+    """Two contacts for one user: both get the INVITE; one answers, the other is canceled."""
+    user = _user(users, edge.cluster.settings.tenants[-1])
+    shard = edge.cluster.settings.shards[user.tenant.shard]
+    where = f"username='{user.name}' AND domain='{user.domain}'"
+    edge.sql(f"DELETE FROM location WHERE {where};")
+    phones = []
+    try:
+        # One answers, one only rings: which contact the edge tries first must not matter.
+        for scenario in ("phone", "phone_ring"):
+            port = next(edge.ports)
+            keys = {"user": user.name, "domain": user.domain, "expires": "120"}
+            reg = edge.sipp("register", keys, (user.name, user.password), port=port)
+            assert reg.rc == 0, f"register contact {port}: {reg.errors}"
+            phones.append(edge.background_sipp(scenario, port, timeout=25))
+        contacts = edge.sql(f"SELECT COUNT(*) FROM location WHERE {where};").strip()
+        assert contacts == "2", f"{contacts} contacts registered, expected 2"
+        keys = {
+            "target": user.name,
+            "target_domain": user.domain,
+            "tenant": user.tenant.id,
+            "fs_id": shard.primary,
+        }
+        result = edge.sipp("call_from_fs", keys, source=edge.remote(shard.primary))
+        assert result.rc == 0, f"call to the user with two contacts: {result.errors}"
+        (answered_rc, answered), (ringing_rc, ringing) = (p.finish(15) for p in phones)
+        for log in (answered, ringing):
+            rang = re.search(r"RANG from .* leaked=(\S*)", log)
+            assert rang is not None, f"a contact was not called: {log!r}"
+            assert rang[1] == "", f"internal header {rang[1]} reached a phone"
+        assert "CANCELED" in ringing, f"the unanswered contact was not canceled: {ringing!r}"
+        assert (answered_rc, ringing_rc) == (0, 0), f"{answered!r} {ringing!r}"
+    finally:
+        for phone in phones:
+            phone.stop()
+        edge.sql(f"DELETE FROM location WHERE {where};")
+
+
+# --- one database node lost ------------------------------------------------------------------
+
+
+def _replication_healthy(edge: Edge) -> bool:
+    """Every database node reachable, writable, replicating, and caught up."""
+    settings = edge.cluster.settings
+    password = settings.db_monitor_password
+    assert password, "the inventory has no db_monitor_password"
+    addresses = [str(edge.cluster.hosts[h].address) for h in edge.cluster.members("databases")]
+    nodes = check_cluster(addresses, "monitor", password, timeout_s=2.0)
+    return all(n.healthy and all(c.seconds_behind == 0 for c in n.replication) for n in nodes)
+
+
+def test_edge_survives_the_loss_of_one_database_node(edge: Edge, users: list[User]) -> None:
+    """The first database node (the one db_cluster / db_virtual use first) stopped: REGISTER
+    with digest auth and a call still work through the VIP."""
+    databases = edge.cluster.members("databases")
+    if len(databases) < 2:
+        pytest.skip("one database node: nothing to fail over to")
+    tenant = edge.cluster.settings.tenants[0]
+    caller, target = _user(users, tenant), _user(users, tenant, 1)
+    shard = edge.cluster.settings.shards[tenant.shard]
+    first = edge.remote(databases[0])
+    assert _replication_healthy(edge), "steady state: database replication not healthy"
+    keys = {"user": caller.name, "domain": caller.domain, "expires": "300"}
+    auth = (caller.name, caller.password)
+    baseline = edge.sipp("register", keys, auth)
+    assert baseline.rc == 0, baseline.errors
+    first.run("systemctl stop mariadb", 60)
+    try:
+        after = edge.sipp("register", keys, auth)
+        assert after.rc == 0, f"REGISTER with {databases[0]} down: {after.errors}"
+        again = edge.sipp("register", keys, auth)
+        assert again.rc == 0, f"second REGISTER with {databases[0]} down: {again.errors}"
+        fs, seen, call = _call(edge, caller, target.name, tenant.domain)
+        assert (fs, seen) == (shard.primary, tenant.id)
+        print(
+            f"{databases[0]} stopped: REGISTER {after.elapsed:.2f} s (the first after the"
+            f" stop), then {again.elapsed:.2f} s; before the stop {baseline.elapsed:.2f} s;"
+            f" call {call:.2f} s"
+        )
+    finally:
+        first.run("systemctl start mariadb", 120)
+        took = edge.wait_for(
+            "database replication healthy", lambda: _replication_healthy(edge), 90.0, every=1.0
+        )
+        print(f"{databases[0]} back and replication healthy {took:.1f} s after its start")
