@@ -27,20 +27,48 @@ AUTH_SECRET = "nonce-secret-4b8d0c2e"
 EDGE1, EDGE2, VIP = "172.29.10.11", "172.29.10.12", "172.29.10.100"
 
 TENANTS: list[dict[str, Any]] = [
-    {"id": "alpha", "domain": "alpha.lab.clusterctl.test", "shard": "shard1", "set_id": 1,
-     "dids": ["+15550100001"], "permissions": ["internal", "local", "national"]},
-    {"id": "beta", "domain": "beta.lab.clusterctl.test", "shard": "shard1", "set_id": 1,
-     "dids": ["+15550100002", "+15550100012"], "permissions": ["internal", "local"]},
-    {"id": "gamma", "domain": "Gamma.Lab.clusterctl.test", "shard": "shard2", "set_id": 2,
-     "dids": [], "permissions": []},
+    {
+        "id": "alpha",
+        "domain": "alpha.lab.clusterctl.test",
+        "shard": "shard1",
+        "set_id": 1,
+        "dids": ["+15550100001"],
+        "permissions": ["internal", "local", "national"],
+    },
+    {
+        "id": "beta",
+        "domain": "beta.lab.clusterctl.test",
+        "shard": "shard1",
+        "set_id": 1,
+        "dids": ["+15550100002", "+15550100012"],
+        "permissions": ["internal", "local"],
+    },
+    {
+        "id": "gamma",
+        "domain": "Gamma.Lab.clusterctl.test",
+        "shard": "shard2",
+        "set_id": 2,
+        "dids": [],
+        "permissions": [],
+    },
 ]
 SETS: list[dict[str, Any]] = [
-    {"id": 1, "name": "shard1", "destinations": [
-        {"name": "fs1a", "address": "172.29.10.21", "port": 5060, "priority": 10},
-        {"name": "fs1b", "address": "172.29.10.22", "port": 5060, "priority": 5}]},
-    {"id": 2, "name": "shard2", "destinations": [
-        {"name": "fs2a", "address": "172.29.10.23", "port": 5060, "priority": 10},
-        {"name": "fs2b", "address": "172.29.10.24", "port": 5080, "priority": 5}]},
+    {
+        "id": 1,
+        "name": "shard1",
+        "destinations": [
+            {"name": "fs1a", "address": "172.29.10.21", "port": 5060, "priority": 10},
+            {"name": "fs1b", "address": "172.29.10.22", "port": 5060, "priority": 5},
+        ],
+    },
+    {
+        "id": 2,
+        "name": "shard2",
+        "destinations": [
+            {"name": "fs2a", "address": "172.29.10.23", "port": 5060, "priority": 10},
+            {"name": "fs2b", "address": "172.29.10.24", "port": 5080, "priority": 5},
+        ],
+    },
 ]
 
 
@@ -126,7 +154,7 @@ def test_every_tenant_domain_maps_to_its_tenant_shard_and_set(cfg: str) -> None:
         body = case.group(1)
         assert f'$var(tenant_id) = "{tenant["id"]}";' in body
         assert f'$var(tenant_shard) = "{tenant["shard"]}";' in body
-        assert f'$var(tenant_set) = {tenant["set_id"]};' in body
+        assert f"$var(tenant_set) = {tenant['set_id']};" in body
         assert f'$var(tenant_perms) = "{",".join(tenant["permissions"])}";' in body
     # The lookup lower-cases the domain it compares.
     assert "switch ($(var(dom){s.tolower}))" in cfg
@@ -136,8 +164,9 @@ def test_every_did_maps_to_its_tenant(cfg: str) -> None:
     did_route = cfg.split("route[TENANT_BY_DID]", 1)[1]
     for tenant in TENANTS:
         for did in tenant["dids"]:
-            case = re.search(rf'case "{re.escape(did)}":\n(?:\t\tcase "[^"]+":\n)*(.*?)break;',
-                             did_route, re.S)
+            case = re.search(
+                rf'case "{re.escape(did)}":\n(?:\t\tcase "[^"]+":\n)*(.*?)break;', did_route, re.S
+            )
             assert case, did
             assert f'$var(tenant_id) = "{tenant["id"]}";' in case.group(1)
             assert f'$rd = "{tenant["domain"]}";' in case.group(1)
@@ -146,8 +175,7 @@ def test_every_did_maps_to_its_tenant(cfg: str) -> None:
 
 def test_dispatcher_sets_keep_ids_and_priorities() -> None:
     rows = dbtext_rows(render("dbtext/dispatcher.j2", lab_vars()))
-    got = [(int(r["setid"]), r["destination"], int(r["priority"]), r["description"])
-           for r in rows]
+    got = [(int(r["setid"]), r["destination"], int(r["priority"]), r["description"]) for r in rows]
     assert got == [
         (1, "sip:172.29.10.21:5060", 10, "fs1a"),
         (1, "sip:172.29.10.22:5060", 5, "fs1b"),
@@ -179,6 +207,7 @@ def test_timers_come_from_the_variables(cfg: str) -> None:
     assert modparams(cfg, "tm", "fr_inv_timeout") == ["90"]
     assert modparams(cfg, "nathelper", "natping_interval") == ["25"]
     assert modparams(cfg, "registrar", "max_expires") == ["1800"]
+    assert modparams(cfg, "registrar", "default_expires") == ["1800"]
     assert modparams(cfg, "db_virtual", "db_probe_time") == ["10"]
     assert modparams(cfg, "db_mysql", "timeout_interval") == ["2"]
 
@@ -186,9 +215,12 @@ def test_timers_come_from_the_variables(cfg: str) -> None:
 def test_probes_leave_from_the_host_and_calls_from_the_vip(cfg: str) -> None:
     assert modparams(cfg, "dispatcher", "ds_probing_sock") == [f"udp:{EDGE1}:5060"]
     assert modparams(cfg, "dispatcher", "ds_ping_from") == [f"sip:dispatcher@{EDGE1}"]
-    assert cfg.count(f'$fs = "udp:{VIP}:5060";') == 2
+    assert cfg.count(f'$socket_out = "udp:{VIP}:5060";') == 2
     assert re.findall(r"^socket=(.*)$", cfg, re.M) == [
-        f"udp:{VIP}:5060", f"udp:{EDGE1}:5060", f"bin:{EDGE1}:5566"]
+        f"udp:{VIP}:5060",
+        f"udp:{EDGE1}:5060",
+        f"bin:{EDGE1}:5566",
+    ]
 
 
 def test_mi_http_is_bound_to_the_host_address_only(cfg: str) -> None:
@@ -228,8 +260,11 @@ def test_internal_headers_are_stripped_and_set_as_documented(cfg: str) -> None:
     from_fs = cfg.split("route[FROM_FS]", 1)[1].split("route[", 1)[0]
     assert from_fs.index('remove_hf_re("^X-(Tenant|FS)-");') < from_fs.index('lookup("location")')
     to_shard = cfg.split("route[TO_SHARD]", 1)[1].split("route[", 1)[0]
-    for header, var in (("X-Tenant-Id", "tenant_id"), ("X-Tenant-Shard", "tenant_shard"),
-                        ("X-Tenant-Permissions", "tenant_perms")):
+    for header, var in (
+        ("X-Tenant-Id", "tenant_id"),
+        ("X-Tenant-Shard", "tenant_shard"),
+        ("X-Tenant-Permissions", "tenant_perms"),
+    ):
         assert f'append_hf("{header}: $var({var})\\r\\n");' in to_shard
 
 
@@ -247,25 +282,32 @@ def test_trusted_peers_are_address_groups() -> None:
     rows = dbtext_rows(render("dbtext/address.j2", lab_vars()))
     got = [(r["grp"], r["ip"], r["mask"], r["context_info"]) for r in rows]
     assert got == [
-        ("1", "172.29.10.21", "32", "fs1a"), ("1", "172.29.10.22", "32", "fs1b"),
-        ("1", "172.29.10.23", "32", "fs2a"), ("1", "172.29.10.24", "32", "fs2b"),
-        ("2", "198.51.100.0", "24", "pstn-a"), ("2", "203.0.113.7", "32", "pbx-b"),
+        ("1", "172.29.10.21", "32", "fs1a"),
+        ("1", "172.29.10.22", "32", "fs1b"),
+        ("1", "172.29.10.23", "32", "fs2a"),
+        ("1", "172.29.10.24", "32", "fs2b"),
+        ("2", "198.51.100.0", "24", "pstn-a"),
+        ("2", "203.0.113.7", "32", "pbx-b"),
     ]
     assert len({r["id"] for r in rows}) == len(rows)
 
 
 def test_table_versions_match_the_mariadb_schema() -> None:
-    schema = (REPO / "roles/mariadb/files/migrations/edge_opensips/0001_opensips_3_6.sql")
+    schema = REPO / "roles/mariadb/files/migrations/edge_opensips/0001_opensips_3_6.sql"
     versions = dict(re.findall(r"\('(\w+)', (\d+)\)", schema.read_text()))
     rows = dbtext_rows(render("dbtext/version.j2", lab_vars()))
     assert {r["table_name"]: r["table_version"] for r in rows} == {
-        "dispatcher": versions["dispatcher"], "address": versions["address"]}
+        "dispatcher": versions["dispatcher"],
+        "address": versions["address"],
+    }
 
 
-@pytest.mark.parametrize(("listen", "node_id", "peer_id", "peer"),
-                         [(EDGE1, 1, 2, EDGE2), (EDGE2, 2, 1, EDGE1)])
+@pytest.mark.parametrize(
+    ("listen", "node_id", "peer_id", "peer"), [(EDGE1, 1, 2, EDGE2), (EDGE2, 2, 1, EDGE1)]
+)
 def test_cluster_node_ids_and_the_vip_tag_starting_as_backup(
-        listen: str, node_id: int, peer_id: int, peer: str) -> None:
+    listen: str, node_id: int, peer_id: int, peer: str
+) -> None:
     cfg = render("opensips.cfg.j2", lab_vars(listen))
     assert modparams(cfg, "clusterer", "my_node_id") == [str(node_id)]
     [mine] = modparams(cfg, "clusterer", "my_node_info")
@@ -284,10 +326,11 @@ def test_registrations_are_shared_with_the_peer_and_the_database(cfg: str) -> No
     assert modparams(cfg, "usrloc", "restart_persistency") == ["load-from-sql"]
     assert modparams(cfg, "usrloc", "sql_write_mode") == ["write-through"]
     assert modparams(cfg, "presence", "fallback2db") == ["1"]
-    assert "loadmodule \"presence_mwi.so\"" in cfg
+    assert 'loadmodule "presence_mwi.so"' in cfg
 
 
 # --- OpenSIPS's own checker -------------------------------------------------------------------
+
 
 def _opensips() -> tuple[Path, Path] | None:
     """(binary, module dir) of an OpenSIPS build, or None."""
@@ -302,7 +345,8 @@ OPENSIPS = _opensips()
 needs_opensips = pytest.mark.skipif(
     OPENSIPS is None,
     reason="no OpenSIPS binary with a modules directory (set CLUSTERCTL_OPENSIPS_BIN or "
-           "build one into /opt/opensips)")
+    "build one into /opt/opensips)",
+)
 
 
 def opensips_check(tmp_path: Path, variables: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -311,8 +355,13 @@ def opensips_check(tmp_path: Path, variables: dict[str, Any]) -> subprocess.Comp
     variables["sip_edge_opensips_mpath"] = f"{mods}/"
     path = tmp_path / "opensips.cfg"
     path.write_text(render("opensips.cfg.j2", variables))
-    return subprocess.run([str(binary), "-C", "-f", str(path)], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(binary), "-C", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @needs_opensips
