@@ -268,6 +268,16 @@ def test_internal_headers_are_stripped_and_set_as_documented(cfg: str) -> None:
         assert f'append_hf("{header}: $var({var})\\r\\n");' in to_shard
 
 
+def test_accounting_names_the_tenant_and_the_feature_server(cfg: str) -> None:
+    assert modparams(cfg, "acc", "extra_fields") == ["log: tenant; fs; src_fs"]
+    from_fs = cfg.split("route[FROM_FS]", 1)[1].split("route[", 1)[0]
+    # Read before the internal headers are stripped.
+    assert from_fs.index("$acc_extra(fs) = $hdr(X-FS-Id);") < from_fs.index("remove_hf_re(")
+    reply = cfg.split("onreply_route[MANAGE_REPLY]", 1)[1]
+    assert "$acc_extra(fs) = $hdr(X-FS-Id);" in reply
+    assert "$acc_extra(src_fs) = $avp(fs_id);" in cfg
+
+
 def test_every_documented_error_reply_is_sent(cfg: str) -> None:
     documented = re.findall(r"\| (\d{3}) `([^`]+)` \|", HEADERS_DOC.read_text())
     assert len(documented) >= 6
