@@ -14,8 +14,6 @@ from clusterctl.model import ClusterSettings, VrrpInstance
 # OpenSIPS runs its timers on a 1 s tick: pings 1.9-3.0 s apart and a 2 s timeout firing after
 # 2.0-3.0 s stretch N*I+F by about 0.5 s (measured 4.15-5.91 s for N*I+F = 6 s, worst case 6.5).
 TIMER_MARGIN_S = 0.5
-# Measured re-inclusion on both engines: under 0.8 s after the first good reply.
-REINCLUSION_S = 1.0
 MAX_FLAPS = 2
 MAX_FAILED_CALLS = 0
 # The edge's keepalived role gives the backup this priority (VRRPv3 skew = (256-p)/256 * A).
@@ -92,8 +90,13 @@ def thresholds_for(
             f + TIMER_MARGIN_S,
             f"F = {f:g} s (first failed INVITE marks the destination)",
         ),
+        # The drill sees the server answer its own OPTIONS; the edge notices at its next
+        # probe, up to one ping interval later (and within 0.8 s of that probe's reply,
+        # measured on both engines).
         reinclusion_s=_pick(
-            given.reinclusion_s, REINCLUSION_S, "first good probe reply (measured < 0.8 s)"
+            given.reinclusion_s,
+            i + TIMER_MARGIN_S,
+            f"<= I = {i:g} s (the edge's next probe after the server answers)",
         ),
         max_flaps=_pick(given.max_flaps, MAX_FLAPS, "0 (one exclusion, one re-inclusion)"),
         max_failed_calls=_pick(

@@ -24,7 +24,7 @@ def test_shipped_timers_give_the_issue_targets():
     assert limits.detection_idle_s.value == 6.5  # N*I+F = 6 s + OpenSIPS tick margin
     assert "4-6 s" in limits.detection_idle_s.bound
     assert limits.detection_traffic_s.value == 2.5
-    assert limits.reinclusion_s.value == 1.0
+    assert limits.reinclusion_s.value == 2.5  # the next probe, I = 2 s, + tick margin
     assert limits.max_flaps.value == 2
     assert limits.max_failed_calls.value == 0
     assert limits.pdd_p99_s.value == 3.0
