@@ -169,7 +169,9 @@ class BackgroundSipp:
         rc_line, _, log = out.partition("\n")
         rc = rc_line.removeprefix("RC=")
         if not rc:
-            raise RemoteError(f"{self.remote.host.name}: SIPp still running after {timeout} s")
+            raise RemoteError(
+                f"{self.remote.host.name}: SIPp still running after {timeout} s; log: {log!r}"
+            )
         return int(rc), log
 
     def stop(self) -> None:
