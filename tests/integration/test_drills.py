@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.drills]
 FAILOVER_FAULTS = ("stop", "kill", "freeze", "netcut")
 VIP_FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
 TARGET = "fs1a"
-# Measured on the lab (2 cores): a failover drill takes 25-40 s, a vip drill 30-45 s.
+# Measured on the lab (2 cores): a drill with one run takes 14-25 s (process start included).
 DRILL_TIMEOUT_S = 120
 FILE_BUDGET_S = 540
 REPORT_FILES = ("report.json", "junit.xml", "report.html", "run-1.jsonl")
@@ -119,6 +119,17 @@ def test_failover_drill_passes(lab_inventory: Path, tmp_path: Path, fault: str) 
         assert facts["mechanism"] in ("failed call", "probing")
         assert answered["during"].get("fs1b", 0) > 0, answered  # the secondary took over
     assert (where / "report.html").read_text().count("<svg") >= 1
+
+
+def test_failover_drill_idle_detection_by_probing(lab_inventory: Path, tmp_path: Path) -> None:
+    """No calls: only the edge's OPTIONS probing can exclude the stopped server."""
+    report, _ = _drill(
+        lab_inventory, tmp_path, "failover", "--target", TARGET, "--fault", "stop", "--no-traffic"
+    )
+    (run,) = report["runs"]
+    assert run["facts"]["mechanism"] == "probing"
+    checks = {c["name"]: c for c in run["checks"]}
+    assert checks["detection (idle)"]["measured"] is not None
 
 
 @pytest.mark.parametrize("fault", VIP_FAULTS)
