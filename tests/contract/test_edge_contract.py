@@ -7,6 +7,7 @@ in a `finally`.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -316,13 +317,19 @@ def test_mwi_notify_after_publish(edge: Edge, users: list[User]) -> None:
             "mwi_publish", {**keys, "expires": "60"}, source=edge.remote(shard.primary)
         )
         assert publish.rc == 0, f"PUBLISH from {shard.primary}: {publish.log} {publish.errors}"
-        rc, log = phone.finish(15)
+        published = time.monotonic()
+        log = phone.wait_log("MWI NOTIFY", 10)
+        seen = time.monotonic() - published
         notified = MWI_LINE.search(log)
-        assert notified is not None, f"no NOTIFY after the PUBLISH (rc={rc}): {log!r}"
+        assert notified is not None, (
+            f"the PUBLISH was accepted (200) but no NOTIFY reached the phone within 10 s: {log!r}"
+        )
         assert notified[1] == "active"
         assert re.fullmatch(r"Messages-Waiting: *yes", notified[2]), notified[2]
         assert notified[3].replace(" ", "") == "Voice-Message:1/0", notified[3]
+        rc, log = phone.finish(10)
         assert rc == 0, f"phone scenario failed: {log!r}"
+        print(f"MWI NOTIFY at the phone {seen:.2f} s after the PUBLISH's 200 (one SSH poll)")
     finally:
         phone.stop()
         _forget_presence(edge, user)
