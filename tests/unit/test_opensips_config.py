@@ -86,7 +86,7 @@ def lab_vars(listen: str = EDGE1, **overrides: Any) -> dict[str, Any]:
         "sip_edge_db_user": "edge",
         "sip_edge_db_password": DB_PASSWORD,
         "sip_edge_auth_secret": AUTH_SECRET,
-        "sip_edge_db_timeout": 2,
+        "sip_edge_db_timeout": 6,
         "sip_edge_db_retry_interval": 10,
         "sip_edge_tenants": TENANTS,
         "sip_edge_dispatcher_sets": SETS,
@@ -209,6 +209,7 @@ def test_timers_come_from_the_variables(cfg: str) -> None:
     assert modparams(cfg, "registrar", "max_expires") == ["1800"]
     assert modparams(cfg, "registrar", "default_expires") == ["1800"]
     assert modparams(cfg, "db_virtual", "db_probe_time") == ["10"]
+    # The client tries a read three times: 6 s in all is 2 s per try.
     assert modparams(cfg, "db_mysql", "timeout_interval") == ["2"]
 
 
