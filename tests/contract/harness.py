@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,7 +199,8 @@ class Edge:
     """The cluster as the contract tests see it."""
 
     cluster: Cluster
-    ports: itertools.count[int] = field(default_factory=lambda: itertools.count(5100))
+    # The probe's firewall admits SIP from the edges on 5060-5199; drills use 5060-5099.
+    ports: Iterator[int] = field(default_factory=lambda: itertools.cycle(range(5100, 5200)))
     copied: set[str] = field(default_factory=set)
 
     @property
