@@ -198,7 +198,13 @@ def test_exception_in_consumer_stops_the_run_and_propagates() -> None:
 
 
 def test_canceller_interrupts_a_session_leader_then_escalates() -> None:
-    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    # A shell that started this run in the background left SIGINT ignored, and children
+    # inherit that: give the target the default disposition a playbook run has.
+    proc = subprocess.Popen(
+        ["sleep", "30"],
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
     try:
         canceller = runner._Canceller(grace=0.3)
         canceller.pid = proc.pid
