@@ -148,6 +148,8 @@ class ClusterSettings(_Strict):
     shards: dict[SafeId, Shard] = Field(min_length=1)
     tenants: list[Tenant] = Field(min_length=1)
     carriers: list[Carrier] = []
+    # Relay media through rtpengine on the edge (anchored on the VIP); off by default.
+    edge_media_relay: bool = False
     drill_thresholds: DrillThresholds = DrillThresholds()
     # Where operators (and clusterctl) connect from: SSH, management interfaces, SQL.
     operator_networks: list[IPv4Network] = []

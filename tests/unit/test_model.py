@@ -208,3 +208,13 @@ def test_problem_str():
 def test_origin_of_plain_value_is_none():
     assert origin_of("plain") is None
     assert origin_of({"a": 1}) is None
+
+
+def test_media_relay_is_off_unless_asked_for():
+    assert build_cluster(GROUPS, hostvars()).settings.edge_media_relay is False
+    on = build_cluster(GROUPS, hostvars({**SETTINGS, "edge_media_relay": True}))
+    assert on.settings.edge_media_relay is True
+    assert any(
+        "edge_media_relay" in e
+        for e in errors_of(GROUPS, hostvars({**SETTINGS, "edge_media_relay": "sometimes"}))
+    )
