@@ -119,6 +119,16 @@ class Watch:
             self.proc.communicate()
 
 
+def _sipp_inputs(keys: dict[str, str], auth: tuple[str, str] | None) -> list[str]:
+    """SIPp arguments for a scenario's ``[key]`` values and digest credentials."""
+    args: list[str] = []
+    for key, value in keys.items():
+        args += ["-key", key, value]
+    if auth:
+        args += ["-au", auth[0], "-ap", auth[1]]
+    return args
+
+
 @dataclass
 class SippResult:
     """One SIPp run: exit code (0 = every call as scenario), its log, how long it took."""
@@ -283,10 +293,7 @@ class Edge:
             "-error_file",
             err,
         ]
-        for key, value in keys.items():
-            args += ["-key", key, value]
-        if auth:
-            args += ["-au", auth[0], "-ap", auth[1]]
+        args += _sipp_inputs(keys, auth)
         command = (
             f"rm -f {log} {err}; timeout {int(timeout) + 5} {shlex.join(args)} {extra}"
             f" >/dev/null 2>&1; rc=$?; echo RC=$rc; cat {log} 2>/dev/null; echo ERRORS;"
@@ -320,10 +327,7 @@ class Edge:
         args += ["-sf", f"{REMOTE_DIR}/{scenario}.xml", "-m", "1", "-i", probe.address]
         args += ["-p", str(port), "-nostdin", "-timeout", f"{int(timeout)}s"]
         args += ["-trace_logs", "-log_file", running.log]
-        for key, value in (keys or {}).items():
-            args += ["-key", key, value]
-        if auth:
-            args += ["-au", auth[0], "-ap", auth[1]]
+        args += _sipp_inputs(keys or {}, auth)
         inner = (
             f"{shlex.join(args)} >/dev/null 2>&1 & echo $! > {running.pidfile};"
             f" wait $!; echo $? > {running.rcfile}"
