@@ -2,7 +2,8 @@
 
 VIP owner, each edge node's engine (reachable, version), the dispatcher sets of the node
 holding the VIP with each destination's state, the shard and tenants behind each set, the
-registration count (the engine's count of the location table it shares with its peer) and
+registration count (the contacts the VIP holder serves, its own and those replicated from its
+peer) and
 database health (clusterctl.db.health, as the monitor user). Every probe is bounded by
 its client's timeout; a node that does not answer is shown as such, never raised.
 """
@@ -165,7 +166,6 @@ def _db_node(host: str, node: NodeHealth) -> DbNode:
 def _read_edge(cluster: Cluster, client: EdgeClient, status: ClusterStatus) -> None:
     host_of = host_of_uri({str(h.address): n for n, h in cluster.hosts.items() if h.address})
     try:
-        # The engine's count of the location table (database-only contacts included).
         status.registrations = client.registration_count()
     except EdgeManagementError as exc:
         status.problems.append(f"registrations: {exc.message}")

@@ -125,9 +125,8 @@ def build_probes(
 
 
 def registrations_on(cluster: Cluster) -> Callable[[str], int]:
-    """Unexpired contacts as the edge node ``host`` sees them (its engine's count of the
-    location table; Kamailio ``ul.db_contacts``), so "after" is what the new VIP holder
-    serves."""
+    """Unexpired contacts as the edge node ``host`` serves them (in its memory, replicated
+    from its peer), so "after" is what the new VIP holder serves."""
 
     def count(host: str) -> int:
         return edge_client(cluster, str(cluster.hosts[host].address)).registration_count()

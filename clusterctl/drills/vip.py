@@ -62,7 +62,7 @@ def analyze(
         Check(
             "registrations lost",
             lost,
-            Limit(0, "0 (shared location table)", "computed"),
+            Limit(0, "0 (contacts replicated to the peer)", "computed"),
             "",
             note=f"before {before}, after {after}",
         ),

@@ -47,8 +47,6 @@ _SET_STATE = {
     DestinationState.PROBING: "ip",
 }
 
-# The usrloc table the sip_edge role saves to.
-_LOCATION = "location"
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
 _STAT_LINE = re.compile(r"^(?P<name>\S+) = (?P<value>-?\d+(?:\.\d+)?)(?: \(-?\d+\))?$")
 
@@ -81,32 +79,9 @@ class KamailioClient(EdgeClient):
         self.parse("dispatcher.reload", _ok, self.rpc.call("dispatcher.reload"))
 
     def registrations(self) -> list[Registration]:
-        """In-memory contacts. Empty under usrloc ``db_mode`` 3 (database only, as the
-        sip_edge role deploys): use :meth:`registration_count` there."""
+        """The contacts this node serves: in memory, replicated from its peer over DMQ as the
+        sip_edge role deploys it (usrloc ``db_mode`` 2). Empty under ``db_mode`` 3."""
         return list(self.parse("ul.dump", parse_ul_dump, self.rpc.call("ul.dump")))
-
-    def registration_count(self) -> int:
-        """Unexpired contacts in the ``location`` table as the engine's database sees them
-        (``ul.db_contacts``, recorded from Kamailio 6.0.1). Under usrloc ``db_mode`` 3
-        ``ul.dump`` is empty. Under ``db_mode`` 0 the engine refuses ``ul.db_contacts``
-        ("not supported in db_mode=0", from ``ul_rpc.c``, not recorded) and the in-memory
-        ``ul.dump`` count is used. Errors: EdgeManagementError.
-
-        The table is fixed on purpose: on 6.0.1 a query of a table that does not exist fails
-        on every db_cluster node, which marks them all failed, and the edge then cannot read
-        its database (no REGISTER, no auth) for its retry interval (30 s, seen on the lab).
-        """
-        try:
-            result = self.rpc.call("ul.db_contacts", [_LOCATION])
-        except EdgeManagementError as exc:
-            if "db_mode" in exc.message:
-                return super().registration_count()
-            raise
-        return int(self.parse("ul.db_contacts", _count, result))
-
-    def registered_users(self) -> int:
-        """Distinct AORs with an unexpired contact in ``location`` (``ul.db_users``)."""
-        return int(self.parse("ul.db_users", _count, self.rpc.call("ul.db_users", [_LOCATION])))
 
     def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
         result = self.rpc.call("stats.get_statistics", stat_names(group_or_names))
@@ -118,13 +93,6 @@ def _version(result: Any) -> str:
     if not match:
         raise ReplyShapeError(f"no version number in {result!r}")
     return match.group(0)
-
-
-def _count(result: Any) -> int:
-    count = want(result, int, "count")
-    if count < 0:
-        raise ReplyShapeError(f"negative count {count}")
-    return int(count)
 
 
 def _ok(result: Any) -> None:

@@ -380,10 +380,25 @@ class Edge:
         return users
 
     def drop_users(self, users: list[User]) -> None:
-        """Remove the run's subscribers and their contacts."""
-        for table in ("subscriber", "location"):
-            cond = " OR ".join(f"(username='{u.name}' AND domain='{u.domain}')" for u in users)
-            self.sql(f"DELETE FROM {table} WHERE {cond};")
+        """Remove the run's contacts (unregistered, so both edges' memory forgets them), then
+        its subscribers."""
+        for user in users:
+            self.unregister(user)
+        cond = " OR ".join(f"(username='{u.name}' AND domain='{u.domain}')" for u in users)
+        self.sql(f"DELETE FROM subscriber WHERE {cond};")
+
+    def unregister(self, user: User) -> None:
+        """Remove every contact of ``user`` as a phone would (Contact: *, Expires: 0)."""
+        keys = {"user": user.name, "domain": user.domain}
+        result = self.sipp("unregister", keys, (user.name, user.password))
+        assert result.rc == 0, f"unregister {user.name}@{user.domain}: {result.errors}"
+
+    def contacts(self, user: User, node: Remote | None = None) -> int:
+        """Contacts of ``user`` as ``node`` (default: the VIP holder) serves them."""
+        if node is None:
+            (node,) = self.vip_holders()
+        aors = {f"{user.name}@{user.domain}", user.name}
+        return sum(len(r.contacts) for r in self.client(node).registrations() if r.aor in aors)
 
     def wait_for(self, what: str, check: object, timeout: float, every: float = 0.1) -> float:
         """Poll ``check()`` until true; seconds it took, AssertionError naming ``what`` if not."""

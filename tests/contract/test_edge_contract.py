@@ -187,11 +187,14 @@ def test_feature_server_reaches_registered_user(edge: Edge, users: list[User]) -
 
 
 def test_vip_failover_keeps_registrations(edge: Edge, users: list[User]) -> None:
-    """kill -9 of the engine on the VIP holder: the peer takes the VIP and reaches a phone
-    registered before the fault."""
+    """kill -9 of the engine on the VIP holder: the peer takes the VIP, serves the contact
+    registered before the fault, and reaches a phone; the old holder, restarted, has the
+    contact again."""
     user = _user(users, edge.cluster.settings.tenants[-1], 1)
+    edge.unregister(user)
     keys = {"user": user.name, "domain": user.domain, "expires": "300"}
     assert edge.sipp("register", keys, (user.name, user.password)).rc == 0
+    assert edge.contacts(user) == 1
     (holder,) = edge.vip_holders()
     peer: Remote = next(e for e in edge.edges if e.host.name != holder.host.name)
     # The peer watches its own interfaces every 10 ms (bounded: 10 s) and prints when the VIP
@@ -210,12 +213,22 @@ def test_vip_failover_keeps_registrations(edge: Edge, users: list[User]) -> None
         print(f"VIP takeover after kill -9: {took:.2f} s")
         assert took <= 2.0, f"VIP takeover took {took:.2f} s (target <= 2 s)"
         assert [h.host.name for h in edge.vip_holders()] == [peer.host.name]
+        assert edge.contacts(user) == 1, "the new VIP holder lost the registration"
         assert "RANG" in _call_registered_user(edge, user)
     finally:
         watch.kill()
         holder.run(f"systemctl start {edge.engine}", 30)
         # Leave the steady state behind: the VIP back on one node (the higher priority).
         edge.wait_for("VIP on one edge again", lambda: len(edge.vip_holders()) == 1, 10.0, 0.2)
+    # The restarted node preloads from the database and syncs the rest from its peer.
+    synced = edge.wait_for(
+        f"both contacts on {holder.host.name} after its restart",
+        lambda: edge.contacts(user, holder) == 2,
+        15.0,
+        0.2,
+    )
+    print(f"restarted {holder.host.name} had both contacts {synced:.2f} s after the VIP settled")
+    edge.unregister(user)
 
 
 # --- carriers: trusted by source address, DID -> tenant -> shard ------------------------------
@@ -288,8 +301,8 @@ def _forget_presence(edge: Edge, user: User) -> None:
         f"DELETE FROM presentity WHERE username='{user.name}' AND domain='{user.domain}';"
         f" DELETE FROM active_watchers WHERE presentity_uri='{uri}';"
         f" DELETE FROM watchers WHERE presentity_uri='{uri}';"
-        f" DELETE FROM location WHERE username='{user.name}' AND domain='{user.domain}';"
     )
+    edge.unregister(user)
 
 
 MWI_LINE = re.compile(r"MWI NOTIFY state=(\S*) body=(.*?) \| (.*)$", re.MULTILINE)
@@ -345,8 +358,7 @@ def test_call_from_feature_server_forks_to_every_contact(edge: Edge, users: list
     """Two contacts for one user: both get the INVITE; one answers, the other is canceled."""
     user = _user(users, edge.cluster.settings.tenants[-1])
     shard = edge.cluster.settings.shards[user.tenant.shard]
-    where = f"username='{user.name}' AND domain='{user.domain}'"
-    edge.sql(f"DELETE FROM location WHERE {where};")
+    edge.unregister(user)
     phones = []
     try:
         # One answers, one only rings: which contact the edge tries first must not matter.
@@ -356,8 +368,8 @@ def test_call_from_feature_server_forks_to_every_contact(edge: Edge, users: list
             reg = edge.sipp("register", keys, (user.name, user.password), port=port)
             assert reg.rc == 0, f"register contact {port}: {reg.errors}"
             phones.append(edge.background_sipp(scenario, port, timeout=25))
-        contacts = edge.sql(f"SELECT COUNT(*) FROM location WHERE {where};").strip()
-        assert contacts == "2", f"{contacts} contacts registered, expected 2"
+        contacts = edge.contacts(user)
+        assert contacts == 2, f"{contacts} contacts registered, expected 2"
         keys = {
             "target": user.name,
             "target_domain": user.domain,
@@ -376,7 +388,7 @@ def test_call_from_feature_server_forks_to_every_contact(edge: Edge, users: list
     finally:
         for phone in phones:
             phone.stop()
-        edge.sql(f"DELETE FROM location WHERE {where};")
+        edge.unregister(user)
 
 
 # --- one database node lost ------------------------------------------------------------------

@@ -303,7 +303,7 @@ def test_test_users_are_created_registered_and_removed():
     assert all(h == "db1" for h, argv in host.ran if argv[0] == "mysql")
     assert sql[0].startswith("INSERT INTO subscriber")
     assert sql[0].count(f"'clusterctl-drill','a.example.org','{users.password}'") == 1
-    assert "DELETE FROM location" in sql[-1] and "DELETE FROM subscriber" in sql[-1]
+    assert sql[-1].startswith("DELETE FROM subscriber")
     assert "domain IN ('a.example.org','b.example.org')" in sql[-1]
     csv = next(argv[2] for h, argv in host.ran if h == "probe1" and "umask 077" in str(argv))
     assert "SEQUENTIAL" in csv and "clusterctl-drill;b.example.org" in csv

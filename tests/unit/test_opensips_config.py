@@ -108,9 +108,10 @@ def lab_vars(listen: str = EDGE1, **overrides: Any) -> dict[str, Any]:
         "sip_edge_log_level": 2,
         "sip_edge_opensips_mpath": "/usr/lib/x86_64-linux-gnu/opensips/modules/",
         "sip_edge_opensips_dbtext_dir": "/etc/opensips/dbtext",
-        "sip_edge_opensips_cluster_nodes": [EDGE1, EDGE2],
+        "sip_edge_cluster_nodes": [EDGE1, EDGE2],
         "sip_edge_opensips_cluster_id": 1,
-        "sip_edge_opensips_bin_port": 5566,
+        "sip_edge_cluster_port": 5566,
+        "sip_edge_location_flush_interval": 7,
         "sip_edge_opensips_shtag": "vip",
     }
     variables.update(overrides)

@@ -45,8 +45,6 @@ FILES = {
     "core.version": "core_version.json",
     "dispatcher.list": "dispatcher_list_15097_recovered.json",
     "ul.dump": "ul_dump.json",
-    # Kamailio 6.0.1's answer in the lab (the edge client reads it under usrloc db_mode 3).
-    "ul.db_contacts": 4,
 }
 
 
@@ -62,7 +60,7 @@ def test_gather_shows_owner_sets_registrations_and_problems():
     assert [e.error is None for e in got.edges] == [True, False]
     assert "connection refused" in got.edges[1].error
     assert [d.raw_state for s in got.sets for d in s.destinations] == ["AP", "IP", "IP"]
-    assert got.registrations == 4
+    assert got.registrations == 3
     assert any("is IP" in p for p in got.problems)
     doc = json.loads(status.to_json(got))
     assert doc["vip_owners"] == ["edge1"] and doc["sets"]
@@ -166,7 +164,7 @@ def test_database_section_names_each_node_and_unhealthy_ones_are_problems():
         lambda host: HOLDS if host == "edge1" else "",
         db_health,
     )
-    assert got.registrations == 4  # ul.db_contacts: the location table, not ul.dump
+    assert got.registrations == 3
     assert [(n.host, n.healthy) for n in got.database] == [
         ("db1", True),
         ("db2", False),
@@ -208,7 +206,7 @@ def test_database_health_asks_each_node_as_the_monitor_user(monkeypatch):
 
 
 def test_a_failed_registration_count_keeps_the_dispatcher_sets():
-    files = {k: v for k, v in FILES.items() if k != "ul.db_contacts"}
+    files = {k: v for k, v in FILES.items() if k != "ul.dump"}
     got = status.gather(
         cluster(),
         lambda address: client_for("kamailio", address, post=recorded(files)),
