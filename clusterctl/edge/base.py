@@ -305,6 +305,10 @@ class EdgeClient(abc.ABC):
         Keys are ``group:name``. Unknown names are left out (both engines skip them).
         """
 
+    def registration(self, aor: str) -> Registration | None:
+        """One AOR (``user@domain``) with its contacts; None when it has none."""
+        return next((r for r in self.registrations() if r.aor == aor), None)
+
     def registration_count(self) -> int:
         """Contacts that are still valid (permanent or with time left), over all AORs."""
         return sum(

@@ -4,7 +4,8 @@ Run: python -m tests.contract.bench_register [RATE] [SECONDS] (defaults 500/s fo
 Creates N = RATE users (784xxx-style names in the first tenant), REGISTERs them in a loop
 from the probe with SIPp at RATE per second for SECONDS (bounded: at most RATE*SECONDS
 REGISTERs, SIPp stopped by `timeout` after SECONDS+30 s), prints the achieved rate and the
-failures, then removes the users (their contacts expire).
+failures and each edge and database daemon's CPU time per REGISTER, then removes the users
+(their contacts expire).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from clusterctl.inventory import load_cluster
 
-from .harness import REMOTE_DIR, Edge
+from .harness import REMOTE_DIR, Edge, Remote
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,8 +52,12 @@ def main(rate: int, seconds: int) -> int:
         f" -timeout {seconds + 25}s -trace_stat -stf {stat} -fd 60 >/dev/null 2>&1;"
         f" echo RC=$?; cat {stat}"
     )
+    daemons = {e.host.name: (e, edge.engine) for e in edge.edges}
+    daemons |= {n: (edge.remote(n), "mariadbd") for n in edge.cluster.members("databases")}
+    before = {name: _cpu_seconds(*where) for name, where in daemons.items()}
     try:
         out = probe.run(command, seconds + 45).stdout
+        used = {name: _cpu_seconds(*where) - before[name] for name, where in daemons.items()}
     finally:
         # Their contacts expire on the edges within 300 s (register_bench.xml's Expires).
         edge.sql(f"DELETE FROM subscriber WHERE {where};")
@@ -70,7 +75,24 @@ def main(rate: int, seconds: int) -> int:
         f" {ok} succeeded, {failed} failed in {elapsed:.1f} s = {ok / elapsed:.0f}/s achieved"
         f" (SIPp {rc_line})"
     )
+    # CPU time per REGISTER of each daemon: what one core of it would sustain on its own.
+    for name, secs in used.items():
+        per = secs / max(ok, 1) * 1e6
+        print(
+            f"  {name:8s} {daemons[name][1]:9s} {secs:6.1f} CPU-s = {per:5.0f} us per REGISTER"
+            f" (one core: {1e6 / per if per else 0:,.0f}/s)"
+        )
     return 0 if failed == 0 and ok == total else 1
+
+
+def _cpu_seconds(host: Remote, process: str) -> float:
+    """User + system CPU seconds of every ``process`` on ``host`` so far (from /proc)."""
+    script = (
+        f"for p in $(pgrep -x {process}); do cat /proc/$p/stat; done"
+        " | awk '{s += $14 + $15} END {print s + 0}'; getconf CLK_TCK"
+    )
+    ticks, hz = host.run(script, 10).stdout.split()
+    return int(ticks) / int(hz)
 
 
 def _seconds(stamp: str) -> float:

@@ -397,8 +397,8 @@ class Edge:
         """Contacts of ``user`` as ``node`` (default: the VIP holder) serves them."""
         if node is None:
             (node,) = self.vip_holders()
-        aors = {f"{user.name}@{user.domain}", user.name}
-        return sum(len(r.contacts) for r in self.client(node).registrations() if r.aor in aors)
+        reg = self.client(node).registration(f"{user.name}@{user.domain}")
+        return len(reg.contacts) if reg else 0
 
     def wait_for(self, what: str, check: object, timeout: float, every: float = 0.1) -> float:
         """Poll ``check()`` until true; seconds it took, AssertionError naming ``what`` if not."""

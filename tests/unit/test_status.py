@@ -44,7 +44,7 @@ def recorded(method_files):
 FILES = {
     "core.version": "core_version.json",
     "dispatcher.list": "dispatcher_list_15097_recovered.json",
-    "ul.dump": "ul_dump.json",
+    "stats.get_statistics": "6.0.1-dmq/stats_usrloc.json",
 }
 
 
@@ -60,7 +60,7 @@ def test_gather_shows_owner_sets_registrations_and_problems():
     assert [e.error is None for e in got.edges] == [True, False]
     assert "connection refused" in got.edges[1].error
     assert [d.raw_state for s in got.sets for d in s.destinations] == ["AP", "IP", "IP"]
-    assert got.registrations == 3
+    assert got.registrations == 2000
     assert any("is IP" in p for p in got.problems)
     doc = json.loads(status.to_json(got))
     assert doc["vip_owners"] == ["edge1"] and doc["sets"]
@@ -164,7 +164,7 @@ def test_database_section_names_each_node_and_unhealthy_ones_are_problems():
         lambda host: HOLDS if host == "edge1" else "",
         db_health,
     )
-    assert got.registrations == 3
+    assert got.registrations == 2000
     assert [(n.host, n.healthy) for n in got.database] == [
         ("db1", True),
         ("db2", False),
@@ -206,7 +206,7 @@ def test_database_health_asks_each_node_as_the_monitor_user(monkeypatch):
 
 
 def test_a_failed_registration_count_keeps_the_dispatcher_sets():
-    files = {k: v for k, v in FILES.items() if k != "ul.dump"}
+    files = {k: v for k, v in FILES.items() if k != "stats.get_statistics"}
     got = status.gather(
         cluster(),
         lambda address: client_for("kamailio", address, post=recorded(files)),
