@@ -112,6 +112,7 @@ def lab_vars(listen: str = EDGE1, **overrides: Any) -> dict[str, Any]:
         "sip_edge_opensips_cluster_id": 1,
         "sip_edge_cluster_port": 5566,
         "sip_edge_location_flush_interval": 7,
+        "sip_edge_auth_cache_ttl": 45,
         "sip_edge_opensips_shtag": "vip",
     }
     variables.update(overrides)
