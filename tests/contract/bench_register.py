@@ -1,11 +1,14 @@
 """REGISTER benchmark through the lab edge's VIP (issue 5 target: >= 2,000/s sustained).
 
-Run: python -m tests.contract.bench_register [RATE] [SECONDS] (defaults 500/s for 20 s).
-Creates N = RATE users (784xxx-style names in the first tenant), REGISTERs them in a loop
-from the probe with SIPp at RATE per second for SECONDS (bounded: at most RATE*SECONDS
-REGISTERs, SIPp stopped by `timeout` after SECONDS+30 s), prints the achieved rate and the
-failures and each edge and database daemon's CPU time per REGISTER, then removes the users
-(their contacts expire).
+Run: python -m tests.contract.bench_register [RATE] [SECONDS] [USERS] (defaults 500/s for 20 s,
+USERS = RATE up to 5,000). Creates USERS subscribers (78xxxxx names in the first tenant) and
+REGISTERs them in turn from the probe with SIPp at RATE per second for SECONDS (bounded: at
+most RATE*SECONDS REGISTERs, SIPp stopped by `timeout` after SECONDS+30 s). With the default
+pool each user refreshes its registration every second or so, a best case for the edge's HA1
+cache and write-back; USERS = RATE*SECONDS makes every REGISTER a new user (a registration
+storm after an outage: every credential read from the database, every contact new). Prints the
+achieved rate, the failures and each edge and database daemon's CPU time per REGISTER, then
+removes the users (their contacts expire).
 """
 
 from __future__ import annotations
@@ -24,18 +27,22 @@ from .harness import REMOTE_DIR, Edge, Remote
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def main(rate: int, seconds: int) -> int:
+MAX_USERS = 100_000
+
+
+def main(rate: int, seconds: int, pool: int = 0) -> int:
     """Run the benchmark; 0 when every REGISTER succeeded, 1 otherwise."""
     source = os.environ.get("CLUSTERCTL_CONTRACT_INVENTORY", str(REPO_ROOT / "inventory" / "lab"))
     edge = Edge(load_cluster(source))
     tenant = edge.cluster.settings.tenants[0]
-    users = [(f"78{n:04d}", tenant.domain, secrets.token_hex(8)) for n in range(min(rate, 5000))]
+    count = min(pool or min(rate, 5000), MAX_USERS)
+    users = [(f"78{n:05d}", tenant.domain, secrets.token_hex(8)) for n in range(count)]
     values = ",".join(f"('{u}','{d}','{p}')" for u, d, p in users)
     edge.sql(
         "INSERT INTO subscriber (username, domain, password) VALUES "
         f"{values} ON DUPLICATE KEY UPDATE password = VALUES(password);"
     )
-    where = f"domain='{tenant.domain}' AND username LIKE '78____'"
+    where = f"domain='{tenant.domain}' AND username LIKE '78_____'"
     edge.wait_replicated(f"SELECT COUNT(*) FROM subscriber WHERE {where};", len(users), 30)
     probe = edge.probe
     edge.copy_scenarios(probe)
@@ -71,7 +78,8 @@ def main(rate: int, seconds: int) -> int:
     failed = int(last["FailedCall(C)"])
     elapsed = _seconds(last["ElapsedTime(C)"])
     print(
-        f"REGISTER with digest auth through {edge.vip}: target {rate}/s for {seconds} s;"
+        f"REGISTER with digest auth through {edge.vip}: target {rate}/s for {seconds} s,"
+        f" {len(users)} users;"
         f" {ok} succeeded, {failed} failed in {elapsed:.1f} s = {ok / elapsed:.0f}/s achieved"
         f" (SIPp {rc_line})"
     )
@@ -103,5 +111,5 @@ def _seconds(stamp: str) -> float:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    sys.exit(main(*(args + [500, 20][len(args) :])))
+    args = [int(a) for a in sys.argv[1:4]]
+    sys.exit(main(*(args + [500, 20, 0][len(args) :])))
