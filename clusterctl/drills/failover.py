@@ -108,7 +108,10 @@ def analyze(
         or max([c.start for c in obs.calls] + [s.t for s in obs.dest] + [times.fault]) + 1e-9
     )
     in_window = analysis.calls_between(obs.calls, times.fault, window_end)
-    traffic_hit = any(first_choice(cluster, c, target) for c in in_window)
+    # Under traffic the bound runs from the first call that meets the dead server: how soon
+    # one comes depends on how many calls the target's shard gets, not on the edge.
+    first_hit = min((c.start for c in in_window if first_choice(cluster, c, target)), default=None)
+    traffic_hit = first_hit is not None
     detect_limit = limits.detection_traffic_s if traffic_hit else limits.detection_idle_s
     series = analysis.selectable_series(obs.dest, target)
     changes = analysis.transitions(series)
@@ -133,10 +136,16 @@ def analyze(
         checks = [
             Check(
                 "detection (under traffic)" if traffic_hit else "detection (idle)",
-                _delta(times.excluded, times.fault),
+                _delta(times.excluded, first_hit if first_hit is not None else times.fault),
                 detect_limit,
                 "s",
-                note=f"excluded by {how}" if how else "never excluded",
+                note=(f"excluded by {how}" if how else "never excluded")
+                + (
+                    f"; from the first call to {target}, {first_hit - times.fault:.2f} s after"
+                    " the fault"
+                    if first_hit is not None
+                    else ""
+                ),
             ),
             Check(
                 "re-inclusion",

@@ -88,7 +88,7 @@ def thresholds_for(
         detection_traffic_s=_pick(
             given.detection_traffic_s,
             f + TIMER_MARGIN_S,
-            f"F = {f:g} s (first failed INVITE marks the destination)",
+            f"F = {f:g} s from the first call to the dead server (its failed INVITE marks it)",
         ),
         # The drill sees the server answer its own OPTIONS; the edge notices at its next
         # probe, up to one ping interval later (and within 0.8 s of that probe's reply,

@@ -65,7 +65,9 @@ def test_traffic_kill_excluded_by_the_failed_call_and_calls_move_back():
     obs = load_jsonl(FIXTURES / "failover_traffic_kill_opensips.jsonl")
     checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
     got = by_name(checks)
-    assert got["detection (under traffic)"].measured == pytest.approx(2.2)
+    # From the first call to fs1a (0.1 s after the fault) to the exclusion.
+    assert got["detection (under traffic)"].measured == pytest.approx(2.1)
+    assert "first call to fs1a, 0.10 s after the fault" in got["detection (under traffic)"].note
     assert got["detection (under traffic)"].limit.value == 2.5
     assert facts["mechanism"] == "failed call"
     assert facts["marked_by_call"] == "c15"  # first call placed after the fault at 1003.0
@@ -83,7 +85,8 @@ def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
     checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
     got = by_name(checks)
     failed = {name for name, check in got.items() if not check.passed}
-    # Detected 6 s after the fault under traffic (limit 2.5 s), never re-included after
+    # Detected 6 s after the fault, 5 s after the first call to it (limit 2.5 s), never
+    # re-included after
     # restore at 1012 (the last exclusion lasts to 1015): re-inclusion is not observed.
     assert failed == {
         "detection (under traffic)",
@@ -93,7 +96,7 @@ def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
         "failed calls in window",
         "post-dial delay p99",
     }
-    assert got["detection (under traffic)"].measured == pytest.approx(6.0)
+    assert got["detection (under traffic)"].measured == pytest.approx(5.0)
     assert got["re-inclusion"].measured == pytest.approx(3.0)
     # Six changes (three exclusions, three re-inclusions), two of them expected.
     assert got["state flaps"].measured == 6 - 2
@@ -288,7 +291,7 @@ def test_recorded_lab_failover_netcut_under_traffic():
     obs = load_jsonl(FIXTURES / "lab_failover_netcut_kamailio601.jsonl")
     checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
     got = by_name(checks)
-    assert got["detection (under traffic)"].measured == pytest.approx(2.027)
+    assert got["detection (under traffic)"].measured == pytest.approx(2.013)
     assert facts["mechanism"] == "failed call"
     assert got["failed calls in window"].measured == 0
     assert got["re-inclusion"].measured == pytest.approx(0.13)
