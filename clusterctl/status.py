@@ -3,9 +3,8 @@
 VIP owner, each edge node's engine (reachable, version), the dispatcher sets of the node
 holding the VIP with each destination's state, the shard and tenants behind each set, the
 registration count (the contacts the VIP holder serves, its own and those replicated from its
-peer) and
-database health (clusterctl.db.health, as the monitor user). Every probe is bounded by
-its client's timeout; a node that does not answer is shown as such, never raised.
+peer) and database health (clusterctl.db.health, as the monitor user). Every probe is bounded
+by its client's timeout; a node that does not answer is shown as such, never raised.
 """
 
 from __future__ import annotations
