@@ -33,6 +33,17 @@ def edge(request: pytest.FixtureRequest) -> Edge:
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quiet_nat_keepalives(edge: Edge) -> Iterator[None]:
+    """NAT keepalives off on both edges while the suite runs, back on on the VIP holder
+    (keepalived's notify script switches them on each VRRP transition, as deployed)."""
+    for node in edge.edges:
+        edge.nat_keepalives(node, False)
+    yield
+    for node in edge.vip_holders():
+        edge.nat_keepalives(node, True)
+
+
 @pytest.fixture(scope="session")
 def users(edge: Edge) -> Iterator[list[User]]:
     """Two subscribers per tenant for this run, removed afterwards."""

@@ -393,6 +393,16 @@ class Edge:
         result = self.sipp("unregister", keys, (user.name, user.password))
         assert result.rc == 0, f"unregister {user.name}@{user.domain}: {result.errors}"
 
+    def nat_keepalives(self, node: Remote, on: bool) -> None:
+        """Switch the edge node's NAT keepalives (SIP OPTIONS to contacts with a private
+        address, which every lab phone has). The suite's phones are one-call SIPp UASs that a
+        keepalive aborts, so the suite runs with them off (conftest.py)."""
+        client = self.client(node)
+        if self.engine == "kamailio":
+            client.rpc.call("nathelper.enable_ping", [int(on)])
+        else:
+            client.rpc.call("nh_enable_ping", {"status": int(on)})
+
     def contacts(self, user: User, node: Remote | None = None) -> int:
         """Contacts of ``user`` as ``node`` (default: the VIP holder) serves them."""
         if node is None:
