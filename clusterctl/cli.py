@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from clusterctl import __version__
 from clusterctl.errors import ClusterctlError
+
+if TYPE_CHECKING:
+    from clusterctl.model import EdgeEngine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,15 +188,30 @@ def lab_build(debian: str, install_engine: bool) -> None:
               help="Built-in topology: default (master/master databases) or galera.")
 @click.option("--topology", "topology_file", type=click.Path(path_type=str), default=None,
               help="A topology file instead of a built-in profile.")
+@click.option("--engine", type=click.Choice(["opensips", "kamailio"]), default="opensips",
+              show_default=True, envvar="CLUSTERCTL_LAB_ENGINE",
+              help="The edge engine the lab inventory names (env CLUSTERCTL_LAB_ENGINE).")
+@click.option("--deb-dir", type=click.Path(path_type=str), default=None,
+              envvar="CLUSTERCTL_DEB_DIR",
+              help="Directory of .deb packages (OpenSIPS, FreeSWITCH) the roles install from "
+                   "instead of the vendors' repositories (env CLUSTERCTL_DEB_DIR).")
 @_lab_options
-def lab_up(profile: str, topology_file: str | None, debian: str, install_engine: bool) -> None:
+def lab_up(*, profile: str, topology_file: str | None, engine: EdgeEngine,
+           deb_dir: str | None, debian: str, install_engine: bool) -> None:
     """Create (or repair) the lab and write inventory/lab/; healthy hosts are kept."""
     from pathlib import Path  # noqa: PLC0415
 
+    from clusterctl.errors import BadInput  # noqa: PLC0415
     from clusterctl.lab import lifecycle, topology  # noqa: PLC0415
 
+    package_dir = None
+    if deb_dir:
+        package_dir = Path(deb_dir).resolve()
+        if not any(package_dir.glob("*.deb")):
+            raise BadInput(f"--deb-dir {deb_dir}: no .deb files there")
     path = Path(topology_file) if topology_file else topology.profile_path(profile)
-    lifecycle.up(topology.load_topology(path), debian, install_engine, click.echo)
+    lifecycle.up(topology.load_topology(path), debian, install_engine, click.echo,
+                 engine=engine, package_dir=package_dir)
 
 
 @lab.command("down")

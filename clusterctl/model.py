@@ -32,6 +32,7 @@ Domain = Annotated[
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{5,14}$")]
 HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Permission = Literal["internal", "local", "national", "international", "premium"]
+EdgeEngine = Literal["opensips", "kamailio"]
 
 DB_PASSWORD_KEYS = (
     "db_root_password",
@@ -134,7 +135,7 @@ class ClusterSettings(_Strict):
     """Cluster-wide settings, defined in ``group_vars/all/``."""
 
     cluster_name: SafeId
-    edge_engine: Literal["opensips", "kamailio"] = "opensips"
+    edge_engine: EdgeEngine = "opensips"
     vrrp_instances: list[VrrpInstance] = Field(min_length=1)
     dispatcher: Dispatcher = Dispatcher()
     db_topology: Literal["master_master", "galera"] = "master_master"
@@ -150,6 +151,10 @@ class ClusterSettings(_Strict):
     carriers: list[Carrier] = []
     # Relay media through rtpengine on the edge (anchored on the VIP); off by default.
     edge_media_relay: bool = False
+    # A directory on the controller holding .deb packages of OpenSIPS (and FreeSWITCH) for
+    # sites that cannot use the vendors' apt repositories; the roles take only the packages
+    # they need from it. Unset: the vendors' repositories.
+    package_dir: str | None = None
     drill_thresholds: DrillThresholds = DrillThresholds()
     # Where operators (and clusterctl) connect from: SSH, management interfaces, SQL.
     operator_networks: list[IPv4Network] = []

@@ -299,6 +299,10 @@ class EdgeClient(abc.ABC):
         """Every AOR in the location table with its contacts."""
 
     @abc.abstractmethod
+    def set_nat_keepalives(self, on: bool) -> None:
+        """Switch this node's NAT keepalives (OPTIONS to contacts behind NAT) on or off."""
+
+    @abc.abstractmethod
     def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
         """Named statistics (``registered_users``) or groups (``usrloc:``), or ``all``.
 

@@ -108,6 +108,11 @@ class KamailioClient(EdgeClient):
             raise self.rpc.error("stats.get_statistics", f"no usrloc:{_CONTACTS_STAT} counter")
         return count
 
+    def set_nat_keepalives(self, on: bool) -> None:
+        """``nathelper.enable_ping``: the keepalived notify script switches it per VRRP state."""
+        self.parse("nathelper.enable_ping", _empty,
+                   self.rpc.call("nathelper.enable_ping", [int(on)]))
+
     def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
         result = self.rpc.call("stats.get_statistics", stat_names(group_or_names))
         return dict(self.parse("stats.get_statistics", parse_statistics, result))
@@ -123,6 +128,12 @@ def _version(result: Any) -> str:
 def _ok(result: Any) -> None:
     if not want(result, str, "result").startswith("Ok."):
         raise ReplyShapeError(f"expected 'Ok. ...', got {result!r}")
+
+
+def _empty(result: Any) -> None:
+    """Commands that return nothing: jsonrpcs then sends a reply without a result."""
+    if result not in (None, "", {}):
+        raise ReplyShapeError(f"expected no result, got {result!r}")
 
 
 def destination(uri: str, flags: str) -> Destination:

@@ -105,6 +105,11 @@ class OpenSIPSClient(EdgeClient):
         name = self.method("usrloc:dump")
         return list(self.parse(name, parse_ul_dump, self.rpc.call(name)))
 
+    def set_nat_keepalives(self, on: bool) -> None:
+        """``nh_enable_ping``. On top of it only the holder of the VIP's sharing tag pings
+        (nathelper ``cluster_sharing_tag``, moved by the keepalived notify script)."""
+        self.parse("nh_enable_ping", _ok, self.rpc.call("nh_enable_ping", {"status": int(on)}))
+
     def statistics(self, group_or_names: str | Iterable[str]) -> dict[str, int | float]:
         """OpenSIPS answers error 404 when none of the names exist: that is ``{}`` here."""
         names = stat_names(group_or_names)

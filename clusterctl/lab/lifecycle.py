@@ -28,8 +28,9 @@ from clusterctl.lab.engine import (
     run,
 )
 from clusterctl.lab.images import ImageSet, ensure_images, suite_for
-from clusterctl.lab.inventory import write_inventory
+from clusterctl.lab.inventory import DEFAULT_LAB_ENGINE, write_inventory
 from clusterctl.lab.topology import LabHost, Topology, find_clash
+from clusterctl.model import EdgeEngine
 from clusterctl.paths import REPO_ROOT
 
 Say = Callable[[str], None]
@@ -289,8 +290,12 @@ def ensure_host_limits(say: Say, proc_dir: Path = INOTIFY_DIR) -> None:
             "needs inotify)")
 
 
-def up(topo: Topology, debian: str, allow_install: bool, say: Say) -> None:
+def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
+       engine: EdgeEngine = DEFAULT_LAB_ENGINE, package_dir: Path | None = None) -> None:
     """Build or reconcile the lab of ``topo``; idempotent (healthy hosts are kept).
+
+    ``engine`` is the edge engine the inventory names; ``package_dir`` a directory of .debs
+    the roles install OpenSIPS (and FreeSWITCH) from instead of the vendors' repositories.
 
     Raises BadInput for a subnet clash (before anything is created) and ClusterctlError
     naming the failed hosts when the lab is left half built.
@@ -328,7 +333,7 @@ def up(topo: Topology, debian: str, allow_install: bool, say: Say) -> None:
         _fail_half_built(errors, "SSH")
     with phases.phase("inventory"):
         write_inventory(topo, INVENTORY_DIR, key_path=KEY_PATH, known_hosts=KNOWN_HOSTS,
-                        lab_name=containers.PREFIX)
+                        lab_name=containers.PREFIX, engine=engine, package_dir=package_dir)
     say(f"lab up: {len(topo.hosts)} hosts reachable over SSH in {phases.total():.1f} s; "
         f"inventory: {INVENTORY_DIR.relative_to(REPO_ROOT)}")
 

@@ -397,11 +397,7 @@ class Edge:
         """Switch the edge node's NAT keepalives (SIP OPTIONS to contacts with a private
         address, which every lab phone has). The suite's phones are one-call SIPp UASs that a
         keepalive aborts, so the suite runs with them off (conftest.py)."""
-        client = self.client(node)
-        if self.engine == "kamailio":
-            client.rpc.call("nathelper.enable_ping", [int(on)])
-        else:
-            client.rpc.call("nh_enable_ping", {"status": int(on)})
+        self.client(node).set_nat_keepalives(on)
 
     def contacts(self, user: User, node: Remote | None = None) -> int:
         """Contacts of ``user`` as ``node`` (default: the VIP holder) serves them."""

@@ -237,7 +237,7 @@ def test_drill_backend_from_a_lab_inventory(tmp_path):
     assert backend.faults.targets["fs2b"] == FaultTarget("fs2b", "172.29.10.24", "root",
                                                          str(tmp_path / "k"))
     assert backend.units["fs1a"] == "sipp-standin"
-    assert backend.units["edge2"] == "kamailio"  # kill -9 of the engine must move the VIP
+    assert backend.units["edge2"] == "opensips"  # kill -9 of the engine must move the VIP
     assert backend.refusal("fs1a", "freeze") is None
     assert backend.describe("edge1", "stop-keepalived") == "systemctl stop keepalived"
 

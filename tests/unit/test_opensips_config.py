@@ -239,7 +239,7 @@ def test_db_virtual_fails_over_across_the_hosts_in_order(cfg: str) -> None:
     assert urls[0] == "define edgedb FAILOVER"
     hosts = [re.match(r"mysql://edge:[^@]+@([^:]+):3306/clusterctl_edge$", u) for u in urls[1:]]
     assert [m.group(1) for m in hosts if m] == ["172.29.10.32", "172.29.10.31"]
-    for module in ("usrloc", "auth_db", "presence"):
+    for module in ("usrloc", "avpops", "presence"):
         assert modparams(cfg, module, "db_url") == ["virtual://edgedb"], module
     for module in ("dispatcher", "permissions"):
         assert modparams(cfg, module, "db_url") == ["text:///etc/opensips/dbtext"], module
@@ -337,9 +337,30 @@ def test_registrations_are_shared_with_the_peer_and_the_database(cfg: str) -> No
     assert modparams(cfg, "usrloc", "cluster_mode") == ["full-sharing"]
     assert modparams(cfg, "usrloc", "location_cluster") == ["1"]
     assert modparams(cfg, "usrloc", "restart_persistency") == ["load-from-sql"]
-    assert modparams(cfg, "usrloc", "sql_write_mode") == ["write-through"]
+    # In memory, written back on the flush timer; the peer's sync after a start is the unit's
+    # ExecStartPost (clusterctl-opensips-sync).
+    assert modparams(cfg, "usrloc", "sql_write_mode") == ["write-back"]
+    assert modparams(cfg, "usrloc", "timer_interval") == ["10"]
+    assert modparams(cfg, "usrloc", "skip_replicated_db_ops") == ["1"]
     assert modparams(cfg, "presence", "fallback2db") == ["1"]
     assert 'loadmodule "presence_mwi.so"' in cfg
+
+
+def test_digest_checks_use_the_cached_ha1_and_recheck_a_wrong_password(cfg: str) -> None:
+    assert 'loadmodule "auth_db.so"' not in cfg
+    assert modparams(cfg, "auth", "password_spec") == ["$var(auth_ha1)"]
+    assert modparams(cfg, "auth", "calculate_ha1") == ["0"]
+    auth = cfg.split("route[AUTH] {", 1)[1].split("\nroute[", 1)[0]
+    # The cache first, the table only on a miss or once more after a wrong password.
+    assert auth.index("cache_fetch(") < auth.index("route(AUTH_LOAD)")
+    assert "$var(auth_rc) == -2 && $var(auth_loaded) == 0" in auth
+    load = cfg.split("route[AUTH_LOAD] {", 1)[1].split("\nroute[", 1)[0]
+    assert "FROM subscriber WHERE username = '$(au{s.escape.common})'" in load
+    assert 'cache_store("local", "$var(auth_key)", "$var(auth_ha1)", 60)' in load
+    # Both the registrar and calls from users go through it.
+    for route in ("REGISTRAR", "FROM_USER"):
+        body = cfg.split(f"route[{route}] {{", 1)[1].split("\nroute[", 1)[0]
+        assert "route(AUTH);" in body, route
 
 
 # --- OpenSIPS's own checker -------------------------------------------------------------------
