@@ -340,7 +340,7 @@ def test_registrations_are_shared_with_the_peer_and_the_database(cfg: str) -> No
     # In memory, written back on the flush timer; the peer's sync after a start is the unit's
     # ExecStartPost (clusterctl-opensips-sync).
     assert modparams(cfg, "usrloc", "sql_write_mode") == ["write-back"]
-    assert modparams(cfg, "usrloc", "timer_interval") == ["10"]
+    assert modparams(cfg, "usrloc", "timer_interval") == ["7"]
     assert modparams(cfg, "usrloc", "skip_replicated_db_ops") == ["1"]
     assert modparams(cfg, "presence", "fallback2db") == ["1"]
     assert 'loadmodule "presence_mwi.so"' in cfg
@@ -356,7 +356,7 @@ def test_digest_checks_use_the_cached_ha1_and_recheck_a_wrong_password(cfg: str)
     assert "$var(auth_rc) == -2 && $var(auth_loaded) == 0" in auth
     load = cfg.split("route[AUTH_LOAD] {", 1)[1].split("\nroute[", 1)[0]
     assert "FROM subscriber WHERE username = '$(au{s.escape.common})'" in load
-    assert 'cache_store("local", "$var(auth_key)", "$var(auth_ha1)", 60)' in load
+    assert 'cache_store("local", "$var(auth_key)", "$var(auth_ha1)", 45)' in load
     # Both the registrar and calls from users go through it.
     for route in ("REGISTRAR", "FROM_USER"):
         body = cfg.split(f"route[{route}] {{", 1)[1].split("\nroute[", 1)[0]
