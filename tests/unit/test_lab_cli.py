@@ -259,3 +259,15 @@ def test_inotify_limits_not_writable_say_what_to_run(tmp_path: Path, monkeypatch
     with pytest.raises(BadInput, match=r"fs.inotify.max_user_instances is 128; .*run "
                                        r"`sysctl -w fs.inotify.max_user_instances=1024`"):
         lifecycle.ensure_host_limits(print, tmp_path)
+
+
+def test_a_package_directory_without_debs_is_bad_input(tmp_path: Path):
+    res = invoke("up", "--deb-dir", str(tmp_path))
+    assert res.exit_code == 2
+    assert res.output == f"error: --deb-dir {tmp_path}: no .deb files there\n"
+
+
+def test_an_unknown_engine_is_refused():
+    res = invoke("up", "--engine", "asterisk")
+    assert res.exit_code == 2
+    assert "'asterisk' is not one of 'opensips', 'kamailio'" in res.output

@@ -45,7 +45,8 @@ def test_group_vars_follow_the_schema(tmp_path: Path):
     for path in sorted(gv.glob("*.yml")):
         merged.update(_load(path) or {})
     assert merged["cluster_name"] == "lab"
-    assert merged["edge_engine"] == "kamailio"
+    assert merged["edge_engine"] == "opensips"
+    assert "package_dir" not in merged
     assert merged["vrrp_instances"] == [{"name": "edge", "group": "sip_edge",
                                          "vip": "172.29.10.100", "prefix": 24, "router_id": 51,
                                          "interface": "eth0", "advert_int": 1.0}]
@@ -88,3 +89,16 @@ def test_generated_inventory_passes_clusterctl_validate(tmp_path: Path, profile,
     # The carrier reaches the model (and so playbooks/edge.yml's sip_edge_carriers).
     assert [(c.name, str(c.address), c.port) for c in cluster.settings.carriers] == [
         ("lab-carrier", "172.29.10.61/32", None)]
+
+
+def test_engine_and_package_directory_reach_the_inventory(tmp_path: Path):
+    out = tmp_path / "inventory" / "lab"
+    write_inventory(load_topology(profile_path("default")), out, key_path=tmp_path / "key",
+                    known_hosts=tmp_path / "known_hosts", lab_name="clusterctl-lab",
+                    engine="kamailio", package_dir=tmp_path / "debs")
+    gv = out / "group_vars" / "all"
+    assert _load(gv / "edge.yml")["edge_engine"] == "kamailio"
+    assert _load(gv / "cluster.yml")["package_dir"] == str(tmp_path / "debs")
+    cluster = check_inventory(str(out))
+    assert cluster.settings.edge_engine == "kamailio"
+    assert cluster.settings.package_dir == str(tmp_path / "debs")
