@@ -239,7 +239,7 @@ def test_db_virtual_fails_over_across_the_hosts_in_order(cfg: str) -> None:
     assert urls[0] == "define edgedb FAILOVER"
     hosts = [re.match(r"mysql://edge:[^@]+@([^:]+):3306/clusterctl_edge$", u) for u in urls[1:]]
     assert [m.group(1) for m in hosts if m] == ["172.29.10.32", "172.29.10.31"]
-    for module in ("usrloc", "avpops", "presence"):
+    for module in ("usrloc", "sqlops", "presence"):
         assert modparams(cfg, module, "db_url") == ["virtual://edgedb"], module
     for module in ("dispatcher", "permissions"):
         assert modparams(cfg, module, "db_url") == ["text:///etc/opensips/dbtext"], module
