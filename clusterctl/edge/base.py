@@ -309,18 +309,13 @@ class EdgeClient(abc.ABC):
         Keys are ``group:name``. Unknown names are left out (both engines skip them).
         """
 
+    @abc.abstractmethod
     def registration(self, aor: str) -> Registration | None:
         """One AOR (``user@domain``) with its contacts; None when it has none."""
-        return next((r for r in self.registrations() if r.aor == aor), None)
 
+    @abc.abstractmethod
     def registration_count(self) -> int:
-        """Contacts that are still valid (permanent or with time left), over all AORs."""
-        return sum(
-            1
-            for reg in self.registrations()
-            for contact in reg.contacts
-            if contact.expires is None or contact.expires > 0
-        )
+        """Contacts this node holds, over all AORs (a counter: no dump of the table)."""
 
     def parse(self, method: str, parser: Callable[[Any], Any], result: Any) -> Any:
         """Run ``parser`` on a result; a shape surprise becomes an EdgeManagementError."""

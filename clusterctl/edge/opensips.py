@@ -51,7 +51,12 @@ _LEGACY = {
     "dispatcher:reload": "ds_reload",
     "usrloc:dump": "ul_dump",
     "statistics:get": "get_statistics",
+    "usrloc:show_contact": "ul_show_contact",
 }
+
+# The usrloc table the sip_edge role registers into, and its contact counter.
+_LOCATION = "location"
+_CONTACTS_STAT = "location-contacts"
 
 _STATES = {
     "Active": DestinationState.ACTIVE,
@@ -104,6 +109,27 @@ class OpenSIPSClient(EdgeClient):
     def registrations(self) -> list[Registration]:
         name = self.method("usrloc:dump")
         return list(self.parse(name, parse_ul_dump, self.rpc.call(name)))
+
+    def registration(self, aor: str) -> Registration | None:
+        """One AOR of ``location`` from memory; its 404 "AOR not found" is None."""
+        name = self.method("usrloc:show_contact")
+        try:
+            result = self.rpc.call(name, {"table_name": _LOCATION, "aor": aor})
+        except EdgeManagementError as exc:
+            if exc.rpc_code == 404:
+                return None
+            raise
+        reg: Registration = self.parse(name, parse_ul_show_contact, result)
+        return reg
+
+    def registration_count(self) -> int:
+        """Contacts in memory (``usrloc:location-contacts``; expired ones leave at the next
+        usrloc timer run). Errors: EdgeManagementError, also when the counter is missing."""
+        count = self.statistics([_CONTACTS_STAT]).get(f"usrloc:{_CONTACTS_STAT}")
+        if not isinstance(count, int):
+            raise self.rpc.error(self.method("statistics:get"),
+                                 f"no usrloc:{_CONTACTS_STAT} counter")
+        return count
 
     def set_nat_keepalives(self, on: bool) -> None:
         """``nh_enable_ping``. On top of it only the holder of the VIP's sharing tag pings
@@ -175,17 +201,26 @@ def parse_ul_dump(result: Any) -> list[Registration]:
     for table in field(result, "Domains", list):
         table_name = field(table, "name", str)
         for aor in want(table, dict, "domain").get("AORs", []):
-            contacts = tuple(
-                Contact(
-                    uri=field(c, "Contact", str),
-                    expires=contact_expires(field(c, "Expires", (int, str))),
-                    call_id=field(c, "Callid", str),
-                    user_agent=field(c, "User-agent", str),
-                )
-                for c in field(aor, "Contacts", list)
-            )
-            regs.append(Registration(field(aor, "AOR", str), contacts, table_name))
+            regs.append(_registration(aor, table_name))
     return regs
+
+
+def parse_ul_show_contact(result: Any) -> Registration:
+    """``ul_show_contact`` / ``usrloc:show_contact``: one AOR with its contacts."""
+    return _registration(result, _LOCATION)
+
+
+def _registration(aor: Any, table: str) -> Registration:
+    contacts = tuple(
+        Contact(
+            uri=field(c, "Contact", str),
+            expires=contact_expires(field(c, "Expires", (int, str))),
+            call_id=field(c, "Callid", str),
+            user_agent=field(c, "User-agent", str),
+        )
+        for c in field(aor, "Contacts", list)
+    )
+    return Registration(field(aor, "AOR", str), contacts, table)
 
 
 def parse_statistics(result: Any) -> dict[str, int | float]:

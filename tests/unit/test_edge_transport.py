@@ -33,7 +33,7 @@ class FixtureHandler(BaseHTTPRequestHandler):
     FILES: ClassVar[dict[str, str]] = {
         "which": "which.json",
         "ds_list": "ds_list.json",
-        "ul_dump": "ul_dump.json",
+        "get_statistics": "3.6.8-lab/get_statistics_contacts.json",
     }
 
     def do_POST(self) -> None:
@@ -86,7 +86,7 @@ def test_end_to_end_over_http(fixture_server: FixtureServer) -> None:
     assert [(path, req["method"]) for path, _, req in fixture_server.seen] == [
         ("/mi", "which"),
         ("/mi", "ds_list"),
-        ("/mi", "ul_dump"),
+        ("/mi", "get_statistics"),
     ]
     assert all(h["Content-Type"] == "application/json" for _, h, _ in fixture_server.seen)
 
