@@ -94,12 +94,19 @@ class Tenant(_Strict):
     permissions: list[Permission] = []
 
 
+# Calls from a carrier's network skip digest auth: a network wider than this (fewer prefix
+# bits) is refused unless the carrier sets allow_wide_network.
+CARRIER_MIN_PREFIX = 16
+
+
 class Carrier(_Strict):
     """A trusted peer (carrier or PBX) authenticated by its address."""
 
     name: SafeId
     address: IPv4Network
     port: int | None = Field(default=None, ge=1, le=65535)
+    # Opt-in for a network wider than /CARRIER_MIN_PREFIX (never 0.0.0.0/0).
+    allow_wide_network: bool = False
 
 
 class DrillThresholds(_Strict):
@@ -122,8 +129,20 @@ class LabSettings(_Strict):
     subnet: IPv4Network
 
 
+def fault_fields(host: str, address: str) -> dict[str, str]:
+    """What a drill fills in a fault command (clusterctl.faults.ProductionFaults)."""
+    return {"host": host, "address": address}
+
+
+FAULT_PLACEHOLDERS = tuple(fault_fields("", ""))
+
+
 class FaultCommands(_Strict):
-    """Operator commands for faults that cannot be done from inside a host ({host} is replaced)."""
+    """Operator commands for faults that cannot be done from inside a host.
+
+    ``{host}`` and ``{address}`` (FAULT_PLACEHOLDERS) are replaced by the target's inventory
+    name and address.
+    """
 
     freeze: str | None = None
     thaw: str | None = None

@@ -152,32 +152,45 @@ def test_vip_is_network_or_broadcast_address(edit_yaml, vip):
     assert len(problems) == 1
 
 
-def _second_instance(group: str, vip: str, router_id: int) -> Any:
+def _second_instance(
+    group: str, vip: str, router_id: int, prefix: int = 24, name: str = "web", **more: str
+) -> Any:
     def mutate(d: Any) -> None:
         d["vrrp_instances"].append(
-            {"name": "web", "group": group, "vip": vip, "prefix": 24, "router_id": router_id}
+            {"name": name, "group": group, "vip": vip, "prefix": prefix, "router_id": router_id,
+             **more}
         )
 
     return mutate
 
 
-def test_duplicate_router_id_on_same_network(edit_yaml):
+def test_duplicate_router_id_on_same_interface(edit_yaml):
     problems, code = run(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.40", 51)))
     assert code == EXIT_FAILED
-    p = one(problems, "vrrp instances edge, web", "share router_id 51 on network 10.20.0.0/24")
+    p = one(problems, "vrrp instances edge, web", "share router_id 51 on interface eth0")
     assert "own router_id" in p.fix
     assert len(problems) == 1
 
 
-def test_same_router_id_on_different_networks_is_allowed(edit_yaml):
-    def move_web(d: Any) -> None:
-        web = children(d)["web"]["hosts"]
-        web["web1"]["ansible_host"] = "10.21.0.41"
-        web["web2"]["ansible_host"] = "10.21.0.42"
+def test_duplicate_router_id_is_refused_whatever_the_prefixes_say(edit_yaml):
+    # A /25 VIP network that does not contain the edge's: still the same LAN on eth0.
+    inv = edit_yaml(CLUSTER, _second_instance("web", "10.20.0.140", 51, prefix=25))
+    edit_yaml(HOSTS, lambda d: children(d)["web"]["hosts"].update(
+        web1={"ansible_host": "10.20.0.141"}, web2={"ansible_host": "10.20.0.142"}))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    one(problems, "vrrp instances edge, web", "share router_id 51 on interface eth0")
 
-    edit_yaml(HOSTS, move_web)
-    inv = edit_yaml(CLUSTER, _second_instance("web", "10.21.0.10", 51))
-    assert_valid(inv)
+
+def test_same_router_id_on_another_interface_is_allowed(edit_yaml):
+    assert_valid(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.40", 51, interface="eth1")))
+
+
+def test_vrrp_instance_names_are_unique(edit_yaml):
+    problems, code = run(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.40", 52, name="edge")))
+    assert code == EXIT_FAILED
+    p = one(problems, "vrrp instance edge", "name is used by 2 instances")
+    assert "unique name" in p.fix
 
 
 def test_different_router_ids_on_same_network_are_allowed(edit_yaml):
