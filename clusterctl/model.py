@@ -161,7 +161,7 @@ class ClusterSettings(_Strict):
     # MariaDB host patterns application users may log in from (10.20.0.% or
     # 10.20.0.0/255.255.255.0); unset: the first database node's network.
     db_client_networks: list[
-        Annotated[str, StringConstraints(pattern=r"^[0-9.%/]{1,64}$")]
+        Annotated[str, StringConstraints(pattern=r"^[0-9.%_/]{1,64}$")]
     ] | None = None
     storage_arbiter: HostName | None = None
     shards: dict[SafeId, Shard] = Field(min_length=1)
