@@ -75,6 +75,22 @@ def validate(inventory: str, vault_password_file: str | None) -> None:
         f"edge engine {cluster.settings.edge_engine}, database {cluster.settings.db_topology}"
     )
 
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=str))
+def init(directory: str) -> None:
+    """Write a starter inventory into DIRECTORY (new or empty): the commented example plus
+    group_vars/all/vault.yml listing the secrets to fill."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from clusterctl.starter import VAULT_FILE, write_starter  # noqa: PLC0415
+
+    written = write_starter(Path(directory))
+    click.echo(f"wrote {len(written)} files into {directory}: edit hosts.yml and group_vars/all/, "
+               f"fill {Path(directory) / VAULT_FILE} and encrypt it (ansible-vault encrypt), "
+               f"then run: clusterctl validate -i {directory}")
+
+
 # --- deploy ---------------------------------------------------------------------------------
 
 EXIT_CANCELED = 130  # what a shell reports for a command stopped by SIGINT

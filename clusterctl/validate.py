@@ -212,8 +212,8 @@ def _databases(cluster: Cluster) -> Iterator[Problem]:
 # A setting that only names another variable: ``"{{ vault_db_root_password }}"``.
 _REFERENCE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 _VAULT_FIX = (
-    "fill it in group_vars/all/vault.yml (then `ansible-vault encrypt` that file and pass "
-    "--vault-password-file)"
+    "fill it in group_vars/all/vault.yml, then `ansible-vault encrypt` that file and pass "
+    "--vault-password-file"
 )
 
 
