@@ -220,7 +220,8 @@ _VAULT_FIX = (
 def _resolve(cluster: Cluster, value: object) -> tuple[str | None, list[str]]:
     """Follow plain ``{{ name }}`` references through the inventory's variables.
 
-    Returns (value, names followed); value is None when a name is not defined here.
+    Returns (value, names followed); value is None when a name is not defined here or its
+    value cannot be read (vaulted, and no vault password was given).
     """
     variables = next(iter(cluster.hosts.values())).vars
     followed: list[str] = []
@@ -230,7 +231,11 @@ def _resolve(cluster: Cluster, value: object) -> tuple[str | None, list[str]]:
         followed.append(name)
         if name not in variables:
             return None, followed
-        text = str(variables[name])
+        try:
+            text = str(variables[name])
+        except Exception:  # noqa: BLE001 - a vaulted value without its password: Ansible's own
+            # error types vary by version; the value is unreadable here and checked at run time.
+            return None, followed
     return text, followed
 
 
@@ -433,13 +438,14 @@ def _fault_commands(cluster: Cluster) -> Iterator[Problem]:
             ]
             shlex.split(command)
         except ValueError as exc:
-            yield Problem(where, f"'{command}' cannot be parsed: {exc}", f"use {fillable}")
+            # The command itself is not shown: it may carry a credential (a BMC password).
+            yield Problem(where, f"cannot be parsed: {exc}", f"use {fillable}")
             continue
         for name, spec, conversion in fields:
             if name not in FAULT_PLACEHOLDERS or spec or conversion:
                 yield Problem(
                     where,
-                    f"placeholder {{{name}}} in '{command}' is not one a drill fills",
+                    f"placeholder {{{name}}} is not one a drill fills",
                     f"use {fillable}; write {{{{ and }}}} for literal braces",
                 )
     # A drill that freezes a host thaws it afterwards: without thaw it would stay frozen.

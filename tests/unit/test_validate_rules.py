@@ -784,11 +784,12 @@ def _faults(**commands: str) -> Any:
 
 
 def test_fault_command_with_a_placeholder_no_drill_fills(edit_yaml):
-    inv = edit_yaml(CLUSTER, _faults(restart="ipmitool -H {bmc} power cycle"))
+    inv = edit_yaml(CLUSTER, _faults(restart="ipmitool -P Bmc-Pass -H {bmc} power cycle"))
     problems, code = run(inv)
     assert code == EXIT_FAILED
-    p = one(problems, "fault_commands.restart", "placeholder {bmc} in 'ipmitool -H {bmc}")
+    p = one(problems, "fault_commands.restart", "placeholder {bmc} is not one a drill fills")
     assert "{host}, {address}" in p.fix
+    assert "Bmc-Pass" not in str(p)
 
 
 @pytest.mark.parametrize("command", ["virsh suspend {host", "virsh suspend '{host}"])
@@ -796,6 +797,20 @@ def test_fault_command_that_cannot_be_parsed(edit_yaml, command):
     problems, code = run(edit_yaml(CLUSTER, _faults(freeze=command, thaw="virsh resume {host}")))
     assert code == EXIT_FAILED
     one(problems, "fault_commands.freeze", "cannot be parsed")
+
+
+def test_inline_vaulted_secret_without_the_password_is_left_to_the_role(edit_yaml):
+    vaulted = {"vault_edge_auth_secret": "$ANSIBLE_VAULT;1.1;AES256\n6162636465\n"}
+
+    def add(d: dict[str, Any]) -> None:
+        d.update(vaulted)
+
+    inv = edit_yaml("group_vars/all/vault.yml", add)
+    path = inv / "group_vars/all/vault.yml"
+    text = path.read_text().replace("vault_edge_auth_secret: '", "vault_edge_auth_secret: !vault '")
+    path.write_text(text)
+    assert "!vault" in path.read_text()
+    assert_valid(inv)
 
 
 def test_fault_commands_with_host_and_address_are_valid(edit_yaml):
