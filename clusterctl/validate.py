@@ -103,10 +103,12 @@ def _vrrp_pairs(cluster: Cluster) -> Iterator[Problem]:
                 f"name is used by {count} instances",
                 "keepalived needs a unique name per instance",
             )
-    vips = Counter(inst.vip for inst in instances)
-    for vip, count in vips.items():
-        if count > 1:
-            yield Problem("vrrp_instances", f"VIP {vip} is used by {count} instances")
+    by_vip: dict[IPv4Address, list[str]] = defaultdict(list)
+    for inst in instances:
+        by_vip[inst.vip].append(inst.name)
+    for vip, names in by_vip.items():
+        if len(names) > 1:
+            yield Problem(f"vrrp instances {', '.join(names)}", f"all use VIP {vip}")
 
 
 def _shards(cluster: Cluster) -> Iterator[Problem]:
@@ -233,8 +235,9 @@ def _resolve(cluster: Cluster, value: object) -> tuple[str | None, list[str]]:
             return None, followed
         try:
             text = str(variables[name])
-        except Exception:  # noqa: BLE001 - a vaulted value without its password: Ansible's own
-            # error types vary by version; the value is unreadable here and checked at run time.
+        except Exception:
+            # A vaulted value without its password (Ansible's error types vary by version):
+            # unreadable here, so the role checks it at run time.
             return None, followed
     return text, followed
 

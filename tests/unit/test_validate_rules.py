@@ -866,3 +866,10 @@ def test_empty_vault_value_names_the_vault_variable(edit_yaml):
     p = one(problems, "db_cdr_password", "vault_db_cdr_password is empty")
     assert "group_vars/all/vault.yml" in p.fix
     assert len(problems) == 1
+
+
+def test_two_instances_with_one_vip_are_named(edit_yaml):
+    problems, code = run(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.10", 52)))
+    assert code == EXIT_FAILED
+    one(problems, "vrrp instances edge, web", "all use VIP 10.20.0.10")
+
