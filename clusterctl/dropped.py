@@ -51,7 +51,7 @@ def _compose(path: Path) -> yaml.Node | None:
         return None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
 
 
@@ -78,19 +78,31 @@ def _same(a: yaml.Node, b: yaml.Node) -> bool:
 
 
 def duplicate_keys(path: Path, node: yaml.Node | None) -> Iterator[Dropped]:
-    """Keys given twice in one mapping, at any depth of ``node`` (read from ``path``)."""
-    if isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from duplicate_keys(path, item)
-        return
-    seen: dict[str, yaml.Node] = {}
-    for key, key_node, value in _items(node):
-        if key in seen and key != "<<":
-            yield Dropped(
-                _place(path, key_node), f"key '{key}' is given twice", _place(path, seen[key])
-            )
-        seen.setdefault(key, key_node)
-        yield from duplicate_keys(path, value)
+    """Keys given twice in one mapping, at any depth of ``node`` (read from ``path``).
+
+    Walks with a stack, each node once: YAML aliases share nodes, and a hostile file nesting
+    aliases ("billion laughs") must not make the walk exponential.
+    """
+    stack = [node]
+    visited: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend(reversed(current.value))
+            continue
+        seen: dict[str, yaml.Node] = {}
+        children = []
+        for key, key_node, value in _items(current):
+            if key in seen and key != "<<":
+                yield Dropped(
+                    _place(path, key_node), f"key '{key}' is given twice", _place(path, seen[key])
+                )
+            seen.setdefault(key, key_node)
+            children.append(value)
+        stack.extend(reversed(children))
 
 
 class _Assignments:

@@ -167,3 +167,20 @@ def test_validate_cli_exits_2_naming_both_places(tmp_path):
     assert "Traceback" not in result.output
     assert f"{inv / 'group_vars/all/tenants.yml'}:" in result.output
     assert f"{inv / 'group_vars/all/extra.yml'}:2" in result.output
+
+
+def test_nested_aliases_are_walked_once_each(tmp_path):
+    # "Billion laughs": 30 levels of 2 aliases each would be 2**30 visits without the guard.
+    lines = ["l0: &l0 {a: 1, a: 2}"]
+    lines += [f"l{i}: &l{i} [*l{i - 1}, *l{i - 1}]" for i in range(1, 31)]
+    inv = write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    a:\n",
+                           "group_vars/all/x.yml": "\n".join(lines) + "\n"})
+    [found] = dropped_values(inv)
+    assert found.what == "key 'a' is given twice"
+
+
+def test_absurdly_deep_nesting_is_left_to_ansible(tmp_path):
+    deep = "x: " + "[" * 5000 + "]" * 5000 + "\n"
+    inv = write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    a:\n",
+                           "group_vars/all/x.yml": deep})
+    assert dropped_values(inv) == []
