@@ -290,14 +290,20 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
       1  degraded: calls are served, something is wrong (an edge node, a destination,
          a database node, an unreadable part)
       2  down or split brain: no single VIP holder, its engine does not answer, a shard
-         has no usable server, no healthy database node; also bad input
+         has no usable server, no healthy database node; also an inventory that cannot
+         be read or is not valid
     """
     from clusterctl import status as cluster_status  # noqa: PLC0415
     from clusterctl.drills import command, live  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
-    cluster = check_inventory(inventory, vault_password_file)
-    backend = live.faults_for(cluster)
+    try:
+        cluster = check_inventory(inventory, vault_password_file)
+        backend = live.faults_for(cluster)
+    except ClusterctlError as exc:
+        # An invalid inventory would exit with 1, which a monitoring check reads as
+        # "degraded": a status that cannot even be read is reported as down.
+        raise ClusterctlError(exc.message, cluster_status.DOWN) from exc
     databases = cluster.members("databases")
 
     def read() -> cluster_status.ClusterStatus:

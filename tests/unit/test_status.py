@@ -317,3 +317,11 @@ def test_a_failed_registration_count_keeps_the_dispatcher_sets():
     )
     assert got.registrations is None and got.sets
     assert any(p.startswith("registrations: kamailio management") for p in got.problems)
+
+
+def test_status_of_an_invalid_inventory_exits_2_not_degraded(edit_yaml):
+    inv = edit_yaml("group_vars/all/tenants.yml", lambda d: d["tenants"][0].update(shard="nope"))
+    result = CliRunner().invoke(main, ["status", "-i", str(inv)])
+    assert result.exit_code == status.DOWN
+    assert "shard 'nope' does not exist" in result.output
+    assert "Traceback" not in result.output
