@@ -78,6 +78,22 @@ def validate(inventory: str, vault_password_file: str | None) -> None:
         f"edge engine {cluster.settings.edge_engine}, database {cluster.settings.db_topology}"
     )
 
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=str))
+def init(directory: str) -> None:
+    """Write a starter inventory into DIRECTORY (new or empty): the commented example plus
+    group_vars/all/vault.yml listing the secrets to fill."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from clusterctl.starter import VAULT_FILE, write_starter  # noqa: PLC0415
+
+    written = write_starter(Path(directory))
+    click.echo(f"wrote {len(written)} files into {directory}: edit hosts.yml and group_vars/all/, "
+               f"fill {Path(directory) / VAULT_FILE} and encrypt it (ansible-vault encrypt), "
+               f"then run: clusterctl validate -i {directory}")
+
+
 # --- deploy ---------------------------------------------------------------------------------
 
 EXIT_CANCELED = 130  # what a shell reports for a command stopped by SIGINT
@@ -268,21 +284,44 @@ def _console() -> Any:
     return Console()
 
 
+STATUS_REFRESH_S = 2.0
+
+
 @main.command()
 @inventory_option
 @click.option("--format", "fmt", type=click.Choice(["pretty", "json"]), default="pretty",
-              show_default=True)
-@click.option("--watch", is_flag=True, help="Refresh every 2 s until Ctrl-C.")
+              show_default=True,
+              help="json: one document (with --watch: one compact document per line).")
+@click.option("--once", "watch", flag_value=False, default=False,
+              help="Read the cluster once and exit with its health (the default).")
+@click.option("--watch", "watch", flag_value=True,
+              help=f"Refresh every {STATUS_REFRESH_S:.0f} s until Ctrl-C, which exits with the "
+                   "last reading's health.")
 @click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
 def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | None) -> None:
     """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations,
-    database health."""
+    database health.
+
+    \b
+    Exit code (for monitoring checks):
+      0  healthy: no problem found
+      1  degraded: calls are served, something is wrong (an edge node, a destination,
+         a database node, an unreadable part)
+      2  down or split brain: no single VIP holder, its engine does not answer, a shard
+         has no usable server, no healthy database node; also an inventory that cannot
+         be read or is not valid
+    """
     from clusterctl import status as cluster_status  # noqa: PLC0415
     from clusterctl.drills import command, live  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
-    cluster = check_inventory(inventory, vault_password_file)
-    backend = live.faults_for(cluster)
+    try:
+        cluster = check_inventory(inventory, vault_password_file)
+        backend = live.faults_for(cluster)
+    except ClusterctlError as exc:
+        # An invalid inventory would exit with 1, which a monitoring check reads as
+        # "degraded": a status that cannot even be read is reported as down.
+        raise ClusterctlError(exc.message, cluster_status.DOWN) from exc
     databases = cluster.members("databases")
 
     def read() -> cluster_status.ClusterStatus:
@@ -293,24 +332,32 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
             cluster_status.database_health if databases else None,
         )
 
-    if fmt == "json":
-        click.echo(cluster_status.to_json(read()), nl=False)
-        return
-    console = _console()
     if not watch:
-        cluster_status.print_status(console, read())
-        return
+        now = read()
+        if fmt == "json":
+            click.echo(cluster_status.to_json(now), nl=False)
+        else:
+            cluster_status.print_status(_console(), now)
+        sys.exit(cluster_status.verdict(now))
     import time  # noqa: PLC0415
 
     from rich.live import Live  # noqa: PLC0415
 
-    with Live(cluster_status.render(read()), console=console) as view:
-        try:
+    now = read()
+    try:
+        if fmt == "json":
             while True:
-                time.sleep(2.0)
-                view.update(cluster_status.render(read()))
-        except KeyboardInterrupt:
-            return
+                click.echo(cluster_status.to_json(now, compact=True), nl=False)
+                time.sleep(STATUS_REFRESH_S)
+                now = read()
+        with Live(cluster_status.render(now), console=_console()) as view:
+            while True:
+                time.sleep(STATUS_REFRESH_S)
+                now = read()
+                view.update(cluster_status.render(now))
+    except KeyboardInterrupt:
+        # Ctrl-C is how a watch ends, not a failure: report the state last seen.
+        sys.exit(cluster_status.verdict(now))
 
 
 @main.group()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import paramiko
 
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.model import fault_fields
 
 if TYPE_CHECKING:
     from clusterctl.model import Cluster
@@ -299,7 +300,7 @@ class ProductionFaults(Faults):
             raise BadInput(reason)
         target = self.target(host)
         try:
-            text = self.fault_commands[action].format(host=host, address=target.address)
+            text = self.fault_commands[action].format_map(fault_fields(host, target.address))
         except (KeyError, IndexError, ValueError) as exc:
             raise BadInput(f"fault_commands.{action}: bad placeholder ({exc}); "
                            "use {host} and {address}") from None

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from clusterctl.dropped import dropped_values
 from clusterctl.errors import BadInput
 from clusterctl.model import Cluster, build_cluster, origin_of
 
@@ -96,11 +97,18 @@ def read_inventory(
 ) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
     """Return (groups -> hosts, host -> raw variables) as Ansible sees them.
 
-    Raises BadInput (exit code 2) for a missing inventory, malformed YAML, or a vault that
-    cannot be decrypted; the message names the file.
+    Raises BadInput (exit code 2) for a missing inventory, malformed YAML, a vault that
+    cannot be decrypted, or a value Ansible would silently drop (clusterctl.dropped); the
+    message names the file (and line).
     """
     if not Path(source).exists():
         raise BadInput(f"inventory {source}: no such file or directory")
+    dropped = dropped_values(Path(source))
+    if dropped:
+        listing = "\n  ".join(str(d) for d in dropped)
+        raise BadInput(
+            f"inventory {source}: {len(dropped)} value(s) Ansible would silently drop:\n  {listing}"
+        )
     vault_file = vault_password_file or os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
     if vault_file and not Path(vault_file).is_file():
         raise BadInput(f"vault password file {vault_file}: no such file")

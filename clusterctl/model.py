@@ -95,12 +95,19 @@ class Tenant(_Strict):
     permissions: list[Permission] = []
 
 
+# Calls from a carrier's network skip digest auth: a network wider than this (fewer prefix
+# bits) is refused unless the carrier sets allow_wide_network.
+CARRIER_MIN_PREFIX = 16
+
+
 class Carrier(_Strict):
     """A trusted peer (carrier or PBX) authenticated by its address."""
 
     name: SafeId
     address: IPv4Network
     port: int | None = Field(default=None, ge=1, le=65535)
+    # Opt-in for a network wider than /CARRIER_MIN_PREFIX (never 0.0.0.0/0).
+    allow_wide_network: bool = False
 
 
 class DrillThresholds(_Strict):
@@ -123,8 +130,20 @@ class LabSettings(_Strict):
     subnet: IPv4Network
 
 
+def fault_fields(host: str, address: str) -> dict[str, str]:
+    """What a drill fills in a fault command (clusterctl.faults.ProductionFaults)."""
+    return {"host": host, "address": address}
+
+
+FAULT_PLACEHOLDERS = tuple(fault_fields("", ""))
+
+
 class FaultCommands(_Strict):
-    """Operator commands for faults that cannot be done from inside a host ({host} is replaced)."""
+    """Operator commands for faults that cannot be done from inside a host.
+
+    ``{host}`` and ``{address}`` (FAULT_PLACEHOLDERS) are replaced by the target's inventory
+    name and address.
+    """
 
     freeze: str | None = None
     thaw: str | None = None
@@ -143,7 +162,7 @@ class ClusterSettings(_Strict):
     # MariaDB host patterns application users may log in from (10.20.0.% or
     # 10.20.0.0/255.255.255.0); unset: the first database node's network.
     db_client_networks: list[
-        Annotated[str, StringConstraints(pattern=r"^[0-9.%/]{1,64}$")]
+        Annotated[str, StringConstraints(pattern=r"^[0-9.%_/]{1,64}$")]
     ] | None = None
     storage_arbiter: HostName | None = None
     shards: dict[SafeId, Shard] = Field(min_length=1)

@@ -82,6 +82,27 @@ class ClusterStatus:
     problems: list[str] = field(default_factory=list)
 
 
+# Exit codes of `clusterctl status`, for monitoring checks (README, CLI reference). Bad input
+# (an unreadable inventory) exits with 2 as well: a check that cannot run is not healthy.
+HEALTHY = 0
+DEGRADED = 1
+DOWN = 2
+
+
+def verdict(status: ClusterStatus) -> int:
+    """HEALTHY without problems; DOWN when calls cannot be served: no node or more than one
+    (split brain) holds the VIP, the holder's engine does not answer, a dispatcher set has no
+    usable destination, or no database node is healthy; DEGRADED for any other problem."""
+    owners = [e for e in status.edges if e.host in status.vip_owners]
+    if len(owners) != 1 or owners[0].error is not None:
+        return DOWN
+    if any(not any(d.selectable for d in ds.destinations) for ds in status.sets):
+        return DOWN
+    if status.database and not any(n.healthy for n in status.database):
+        return DOWN
+    return DEGRADED if status.problems else HEALTHY
+
+
 def gather(
     cluster: Cluster,
     client_for_host: Callable[[str], EdgeClient],
@@ -193,8 +214,10 @@ def _shard_of(cluster: Cluster, hosts: set[str | None]) -> str | None:
     return None
 
 
-def to_json(status: ClusterStatus) -> str:
-    """The status as JSON (``--format json``)."""
+def to_json(status: ClusterStatus, *, compact: bool = False) -> str:
+    """The status as JSON (``--format json``); ``compact``: on one line (``--watch``)."""
+    if compact:
+        return json.dumps(asdict(status), sort_keys=True, separators=(",", ":")) + "\n"
     return json.dumps(asdict(status), indent=2, sort_keys=True) + "\n"
 
 

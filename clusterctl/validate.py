@@ -6,13 +6,22 @@ One implementation serves ``clusterctl validate`` and the first play of ``playbo
 
 from __future__ import annotations
 
+import functools
+import re
+import shlex
+import string
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
+import yaml
+
+from clusterctl import paths
 from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, ClusterctlError
 from clusterctl.model import (
+    CARRIER_MIN_PREFIX,
     DB_PASSWORD_KEYS,
+    FAULT_PLACEHOLDERS,
     Cluster,
     ModelErrors,
     Problem,
@@ -50,7 +59,7 @@ def _vrrp_pairs(cluster: Cluster) -> Iterator[Problem]:
     if not any(inst.group == "sip_edge" for inst in instances):
         yield Problem("vrrp_instances", "no instance for group sip_edge", "add the edge VIP")
     addresses = {h.address: h.name for h in cluster.hosts.values() if h.address}
-    per_network: dict[str, list[str]] = defaultdict(list)
+    per_interface: dict[tuple[str, int], list[str]] = defaultdict(list)
     for inst in instances:
         where = f"vrrp instance {inst.name}"
         members = cluster.members(inst.group)
@@ -77,19 +86,29 @@ def _vrrp_pairs(cluster: Cluster) -> Iterator[Problem]:
                     f"host {name} ({address}) is not in the VIP's subnet {net}",
                     "put the VIP in the hosts' subnet or fix prefix",
                 )
-        per_network[f"{net}/{inst.router_id}"].append(inst.name)
-    for key, names in per_network.items():
+        # Keyed by interface, not by the VIP's network: prefixes may disagree about which
+        # instances share a LAN, and a clash of router ids there makes the peers fight.
+        per_interface[(inst.interface, inst.router_id)].append(inst.name)
+    for (interface, router_id), names in per_interface.items():
         if len(names) > 1:
-            network, router_id = key.rsplit("/", 1)
             yield Problem(
                 f"vrrp instances {', '.join(names)}",
-                f"share router_id {router_id} on network {network}",
-                "give each instance on a network its own router_id",
+                f"share router_id {router_id} on interface {interface}",
+                "give each instance on an interface its own router_id",
             )
-    vips = Counter(inst.vip for inst in instances)
-    for vip, count in vips.items():
+    for name, count in Counter(inst.name for inst in instances).items():
         if count > 1:
-            yield Problem("vrrp_instances", f"VIP {vip} is used by {count} instances")
+            yield Problem(
+                f"vrrp instance {name}",
+                f"name is used by {count} instances",
+                "keepalived needs a unique name per instance",
+            )
+    by_vip: dict[IPv4Address, list[str]] = defaultdict(list)
+    for inst in instances:
+        by_vip[inst.vip].append(inst.name)
+    for vip, names in by_vip.items():
+        if len(names) > 1:
+            yield Problem(f"vrrp instances {', '.join(names)}", f"all use VIP {vip}")
 
 
 def _shards(cluster: Cluster) -> Iterator[Problem]:
@@ -114,6 +133,15 @@ def _shards(cluster: Cluster) -> Iterator[Problem]:
                     f"{role} {host} has shard '{cluster.hosts[host].shard}'",
                     f"set shard: {name} in host_vars of {host}",
                 )
+    named = {
+        h for shard in cluster.settings.shards.values() for h in (shard.primary, shard.secondary)
+    }
+    for host in sorted(features - named):
+        yield Problem(
+            f"host {host}",
+            "feature server is no shard's primary or secondary: it would take no calls",
+            "name it in shards, or remove it from group feature_servers",
+        )
     for host in sorted(features):
         shard_name = cluster.hosts[host].shard
         if shard_name is None:
@@ -180,22 +208,89 @@ def _databases(cluster: Cluster) -> Iterator[Problem]:
             )
     if nodes:
         for key in DB_PASSWORD_KEYS:
-            value = getattr(settings, key)
-            if value is None or not str(value).strip():
-                yield Problem(
-                    key,
-                    "is required (there is no default)",
-                    "set it in group_vars/all, preferably from an ansible-vault file",
-                )
+            yield from _secret_problems(cluster, key, "is required (there is no default)")
+
+
+# A setting that only names another variable: ``"{{ vault_db_root_password }}"``.
+_REFERENCE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+_VAULT_FIX = (
+    "fill it in group_vars/all/vault.yml, then `ansible-vault encrypt` that file and pass "
+    "--vault-password-file"
+)
+
+
+def _resolve(cluster: Cluster, value: object) -> tuple[str | None, list[str]]:
+    """Follow plain ``{{ name }}`` references through the inventory's variables.
+
+    Returns (value, names followed); value is None when a name is not defined here or its
+    value cannot be read (vaulted, and no vault password was given).
+    """
+    variables = next(iter(cluster.hosts.values())).vars
+    followed: list[str] = []
+    text = str(value)
+    while (match := _REFERENCE.match(text)) and len(followed) < 10:
+        name = match.group(1)
+        followed.append(name)
+        if name not in variables:
+            return None, followed
+        try:
+            text = str(variables[name])
+        except Exception:
+            # A vaulted value without its password (Ansible's error types vary by version):
+            # unreadable here, so the role checks it at run time.
+            return None, followed
+    return text, followed
+
+
+def _secret_problems(cluster: Cluster, key: str, missing: str) -> Iterator[Problem]:
+    """A required secret that is unset, empty, or refers to an undefined or empty variable."""
+    raw = getattr(cluster.settings, key)
+    if raw is None or not str(raw).strip():
+        yield Problem(
+            key,
+            missing,
+            f'set it in group_vars/all from an ansible-vault file: {key}: "{{{{ vault_{key} }}}}"',
+        )
+        return
+    value, followed = _resolve(cluster, raw)
+    # An undefined reference is not refused: a vault file given only at deploy time may define
+    # it (inventory/example refers to a vault it does not ship). An empty one is never right.
+    if value is not None and not value.strip():
+        yield Problem(key, f"{followed[-1] if followed else key} is empty", _VAULT_FIX)
+
+
+@functools.cache
+def edge_secret_pattern() -> str:
+    """The sip_edge role's rule for an auth secret (roles/sip_edge/vars/main.yml).
+
+    Read from the role so the rule is defined once; OSError or a KeyError means clusterctl's
+    own packaged files are broken.
+    """
+    with (paths.ROLES / "sip_edge" / "vars" / "main.yml").open(encoding="utf-8") as handle:
+        return str(yaml.safe_load(handle)["sip_edge_auth_secret_pattern"])
 
 
 def _edge_secret(cluster: Cluster) -> Iterator[Problem]:
-    secret = cluster.settings.edge_auth_secret
-    if cluster.members("sip_edge") and (secret is None or not str(secret).strip()):
-        yield Problem(
+    if not cluster.members("sip_edge"):
+        return
+    found = list(
+        _secret_problems(
+            cluster,
             "edge_auth_secret",
             "is required (there is no default): both edge nodes must sign digest nonces alike",
-            "set it in group_vars/all from an ansible-vault file, e.g. 32 random characters",
+        )
+    )
+    yield from found
+    value, _ = _resolve(cluster, cluster.settings.edge_auth_secret)
+    # A value still holding a template is computed by Ansible at run time: the role checks it.
+    if found or value is None or "{{" in value or "{%" in value:
+        return
+    if not re.match(edge_secret_pattern(), value):
+        yield Problem(
+            "edge_auth_secret",
+            f"value (masked, {len(value)} characters) must be 16 or more letters, digits or "
+            "._~+/=- (it is written into the engine's config as a quoted string)",
+            "e.g. `openssl rand -base64 24`",
         )
 
 
@@ -226,6 +321,139 @@ def _carriers(cluster: Cluster) -> Iterator[Problem]:
     for name, count in names.items():
         if count > 1:
             yield Problem(f"carrier {name}", "name is used more than once")
+    # Calls from a trusted network skip digest auth: a wide one lets anyone in it call out.
+    for carrier in cluster.settings.carriers:
+        where = f"carrier {carrier.name}"
+        if carrier.address.prefixlen == 0:
+            yield Problem(
+                where,
+                f"address {carrier.address} trusts the whole Internet without authentication",
+                "list the carrier's own signalling addresses",
+            )
+        elif carrier.address.prefixlen < CARRIER_MIN_PREFIX and not carrier.allow_wide_network:
+            yield Problem(
+                where,
+                f"address {carrier.address} is wider than /{CARRIER_MIN_PREFIX}: every address "
+                "in it may call without authentication",
+                "narrow it to the carrier's signalling addresses, or set "
+                "allow_wide_network: true on this carrier",
+            )
+
+
+# Groups a host may not combine: each pair would share ports, firewall zones or failure
+# domains that the cluster's redundancy assumes are separate (storage bricks may live anywhere).
+CLASHING_GROUPS = (
+    ("sip_edge", "feature_servers"),
+    ("sip_edge", "databases"),
+    ("sip_edge", "web"),
+    ("sip_edge", "probes"),
+    ("feature_servers", "databases"),
+    ("feature_servers", "web"),
+    ("feature_servers", "probes"),
+    ("databases", "probes"),
+    ("web", "probes"),
+)
+
+
+def _role_clashes(cluster: Cluster) -> Iterator[Problem]:
+    for host in cluster.hosts.values():
+        for first, second in CLASHING_GROUPS:
+            if first in host.groups and second in host.groups:
+                yield Problem(
+                    f"host {host.name}",
+                    f"is in both {first} and {second}",
+                    "give each role its own host",
+                )
+
+
+# Groups whose hosts log in to the databases (the edge, FreeSWITCH, the configuration service).
+DB_CLIENT_GROUPS = ("sip_edge", "feature_servers", "web")
+_DB_WILDCARD = re.compile(r"^[0-9%_]{1,3}(\.[0-9%_]{1,3}){0,3}$")
+
+
+def _db_host_matcher(pattern: str) -> Callable[[IPv4Address], bool] | None:
+    """What MariaDB's host part ``pattern`` admits; None when MariaDB would not read it.
+
+    MariaDB knows wildcards (``10.20.0.%``) and address/netmask (``10.20.0.0/255.255.255.0``),
+    not CIDR prefixes: ``10.20.0.0/24`` matches no client at all.
+    """
+    if "/" in pattern:
+        base, _, mask = pattern.partition("/")
+        if "." not in mask:
+            return None
+        try:
+            network = IPv4Network(f"{base}/{mask}")
+        except ValueError:
+            return None
+        return lambda address: address in network
+    if not _DB_WILDCARD.match(pattern) or ("%" not in pattern and pattern.count(".") != 3):
+        return None
+    regex = re.compile(
+        "^" + "".join({"%": ".*", "_": "."}.get(c, re.escape(c)) for c in pattern) + "$"
+    )
+    return lambda address: bool(regex.match(str(address)))
+
+
+def _db_clients(cluster: Cluster) -> Iterator[Problem]:
+    patterns = cluster.settings.db_client_networks
+    if patterns is None or not cluster.members("databases"):
+        return
+    matchers = []
+    for pattern in patterns:
+        matcher = _db_host_matcher(pattern)
+        if matcher is None:
+            yield Problem(
+                "db_client_networks",
+                f"'{pattern}' is not a MariaDB host pattern",
+                "use a wildcard (10.20.0.%) or address/netmask (10.20.0.0/255.255.255.0), "
+                "not a CIDR prefix",
+            )
+        else:
+            matchers.append(matcher)
+    if len(matchers) != len(patterns):
+        return
+    for group in DB_CLIENT_GROUPS:
+        for name in cluster.members(group):
+            address = cluster.hosts[name].address
+            if address is not None and not any(match(address) for match in matchers):
+                yield Problem(
+                    f"host {name}",
+                    f"{group} host {address} connects to the databases but is not in "
+                    f"db_client_networks ({', '.join(patterns)})",
+                    "add its network to db_client_networks",
+                )
+
+
+def _fault_commands(cluster: Cluster) -> Iterator[Problem]:
+    commands = cluster.settings.fault_commands
+    if commands is None:
+        return
+    fillable = ", ".join(f"{{{name}}}" for name in FAULT_PLACEHOLDERS)
+    for action, command in commands.model_dump().items():
+        if not command:
+            continue
+        where = f"fault_commands.{action}"
+        try:
+            fields = [
+                (name, spec, conversion)
+                for _text, name, spec, conversion in string.Formatter().parse(command)
+                if name is not None
+            ]
+            shlex.split(command)
+        except ValueError as exc:
+            # The command itself is not shown: it may carry a credential (a BMC password).
+            yield Problem(where, f"cannot be parsed: {exc}", f"use {fillable}")
+            continue
+        for name, spec, conversion in fields:
+            if name not in FAULT_PLACEHOLDERS or spec or conversion:
+                yield Problem(
+                    where,
+                    f"placeholder {{{name}}} is not one a drill fills",
+                    f"use {fillable}; write {{{{ and }}}} for literal braces",
+                )
+    # A drill that freezes a host thaws it afterwards: without thaw it would stay frozen.
+    if commands.freeze and not commands.thaw:
+        yield Problem("fault_commands.thaw", "is not set but freeze is", "set both or neither")
 
 
 RULES: tuple[Rule, ...] = (
@@ -238,6 +466,9 @@ RULES: tuple[Rule, ...] = (
     _storage,
     _operators,
     _carriers,
+    _role_clashes,
+    _db_clients,
+    _fault_commands,
 )
 
 

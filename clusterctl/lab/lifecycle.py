@@ -31,14 +31,14 @@ from clusterctl.lab.images import ImageSet, ensure_images, suite_for
 from clusterctl.lab.inventory import DEFAULT_LAB_ENGINE, write_inventory
 from clusterctl.lab.topology import LabHost, Topology, find_clash
 from clusterctl.model import EdgeEngine
-from clusterctl.paths import REPO_ROOT
+from clusterctl.paths import HOME
 
 Say = Callable[[str], None]
 T = TypeVar("T")
-LAB_DIR = REPO_ROOT / ".lab"
+LAB_DIR = HOME / ".lab"
 KEY_PATH = LAB_DIR / "id_ed25519"
 KNOWN_HOSTS = LAB_DIR / "known_hosts"
-INVENTORY_DIR = REPO_ROOT / "inventory" / "lab"
+INVENTORY_DIR = HOME / "inventory" / "lab"
 # Bounds: systemd in a container reaches "running" in 2-5 s here, even with a dozen booting
 # at once on two cores; sshd answers right after.
 BOOT_TIMEOUT_S = 90.0
@@ -201,7 +201,7 @@ def wait_ssh(address: str, timeout: float = SSH_TIMEOUT_S) -> None:
 
 
 def _ensure_key() -> str:
-    LAB_DIR.mkdir(mode=0o700, exist_ok=True)
+    LAB_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not KEY_PATH.exists():
         run(("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "clusterctl-lab",
              "-f", str(KEY_PATH)), what="ssh-keygen")
@@ -335,7 +335,15 @@ def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
         write_inventory(topo, INVENTORY_DIR, key_path=KEY_PATH, known_hosts=KNOWN_HOSTS,
                         lab_name=containers.PREFIX, engine=engine, package_dir=package_dir)
     say(f"lab up: {len(topo.hosts)} hosts reachable over SSH in {phases.total():.1f} s; "
-        f"inventory: {INVENTORY_DIR.relative_to(REPO_ROOT)}")
+        f"inventory: {_shown(INVENTORY_DIR)}")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when inside it (``inventory/lab``)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _ids(kind: str) -> list[str]:

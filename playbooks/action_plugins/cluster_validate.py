@@ -14,10 +14,12 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 try:
+    from clusterctl.dropped import dropped_values
     from clusterctl.validate import validate_data
 except ImportError:  # ansible-playbook run from a Python without clusterctl installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     try:
+        from clusterctl.dropped import dropped_values
         from clusterctl.validate import validate_data
     except ImportError as exc:
         validate_data = None
@@ -44,12 +46,20 @@ class ActionModule(ActionBase):
         raw = {name: dict(hostvars.raw_get(name)) for name in hostvars}
         groups = {name: list(members) for name, members in task_vars["groups"].items()}
         problems, _code = validate_data(groups, raw)
+        # What Ansible already dropped while loading the inventory (`clusterctl validate`
+        # refuses it before loading).
+        dropped = [
+            str(d)
+            for source in task_vars.get("ansible_inventory_sources", [])
+            for d in dropped_values(Path(source))
+        ]
         result["changed"] = False
-        if problems:
+        if problems or dropped:
             result["failed"] = True
-            result["problems"] = [str(p) for p in problems]
-            result["msg"] = f"inventory is not valid ({len(problems)} problem(s)): " + "; ".join(
-                result["problems"]
+            listed = dropped + [str(p) for p in problems]
+            result["problems"] = listed
+            result["msg"] = (
+                f"inventory is not valid ({len(listed)} problem(s)): " + "; ".join(listed)
             )
         else:
             result["msg"] = f"inventory is valid: {len(raw)} hosts"

@@ -123,7 +123,9 @@ def test_shard_and_tenants_are_named_for_a_set_of_the_shards_hosts():
     assert not any("is AP" in p for p in got.problems)
 
 
-def test_status_cli_json(monkeypatch):
+def _fake_cli(monkeypatch, db=None):
+    """status CLI against recorded edge replies, edge1 holding the VIP, ``db`` as health."""
+
     class Backend:
         def run(self, host, argv):
             return HOLDS if host == "edge1" else ""
@@ -133,10 +135,111 @@ def test_status_cli_json(monkeypatch):
     monkeypatch.setattr(
         edge, "client_for", lambda engine, address, **kw: client_for(engine, address, post=post)
     )
-    lab = str(FIXTURES / "drills" / "inventory-lab")
+    monkeypatch.setattr(status, "database_health", lambda cluster: db or [])
+    return str(FIXTURES / "drills" / "inventory-lab")
+
+
+def test_status_cli_json(monkeypatch):
+    lab = _fake_cli(monkeypatch)
     result = CliRunner().invoke(main, ["status", "-i", lab, "--format", "json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["vip_owners"] == ["edge1"]
+    doc = json.loads(result.output)
+    assert doc["vip_owners"] == ["edge1"]
+    # The shape scripts read is unchanged by the exit codes.
+    assert sorted(doc) == ["cluster", "database", "edges", "engine", "problems",
+                           "registrations", "sets", "vip", "vip_owners"]
+    # The recorded set has no usable destination: calls to its shard fail.
+    assert result.exit_code == status.DOWN
+
+
+def _edge(host, holds=True, error=None):
+    return status.EdgeNode(host, "10.0.0.1", holds, None if error else "5.8", error)
+
+
+def _set(*selectable):
+    dests = [status.Dest(f"sip:10.0.0.{i}", f"fs{i}", "x", "AP" if ok else "IP", ok)
+             for i, ok in enumerate(selectable)]
+    return status.SetState(1, "shard1", ["acme"], dests)
+
+
+def _db(healthy):
+    return status.DbNode("db1", "10.0.0.31", healthy, "ok" if healthy else "unreachable", {})
+
+
+def _status(edges, sets=(), database=None, problems=()):
+    owners = [e.host for e in edges if e.holds_vip]
+    return status.ClusterStatus("c", "kamailio", "10.0.0.10", owners, list(edges), list(sets),
+                                10, database, list(problems))
+
+
+def test_verdict_healthy_degraded_and_down():
+    healthy = [_edge("edge1"), _edge("edge2", holds=False)]
+    assert status.verdict(_status(healthy, [_set(True, True)], [_db(True)])) == status.HEALTHY
+    # Degraded: the backup edge is down, one destination and one database node are out.
+    backup_down = [_edge("edge1"), _edge("edge2", holds=False, error="refused")]
+    assert status.verdict(_status(backup_down, problems=["edge2: refused"])) == status.DEGRADED
+    assert status.verdict(
+        _status(healthy, [_set(True, False)], [_db(True), _db(False)], ["set 1: ..."])
+    ) == status.DEGRADED
+    # Down: split brain, nobody holding the VIP, the holder's engine dead, a shard with no
+    # usable server, no healthy database node.
+    assert status.verdict(_status([_edge("edge1"), _edge("edge2")], problems=["x"])) == 2
+    assert status.verdict(_status([_edge("edge1", holds=False)], problems=["x"])) == 2
+    assert status.verdict(_status([_edge("edge1", error="refused")], problems=["x"])) == 2
+    assert status.verdict(_status(healthy, [_set(False, False)], problems=["x"])) == 2
+    assert status.verdict(_status(healthy, [], [_db(False), _db(False)], ["x"])) == 2
+    assert (status.HEALTHY, status.DEGRADED, status.DOWN) == (0, 1, 2)
+
+
+def test_status_cli_exits_0_when_healthy_and_1_when_degraded(monkeypatch):
+    lab = _fake_cli(monkeypatch)
+
+    def healthy(*args, **kwargs):
+        return _status([_edge("edge1"), _edge("edge2", holds=False)], [_set(True)])
+
+    monkeypatch.setattr(status, "gather", healthy)
+    assert CliRunner().invoke(main, ["status", "-i", lab]).exit_code == status.HEALTHY
+    assert CliRunner().invoke(main, ["status", "-i", lab, "--once"]).exit_code == 0
+
+    def degraded(*args, **kwargs):
+        return _status([_edge("edge1"), _edge("edge2", holds=False, error="refused")],
+                       [_set(True)], problems=["edge2: refused"])
+
+    monkeypatch.setattr(status, "gather", degraded)
+    result = CliRunner().invoke(main, ["status", "-i", lab, "--format", "json"])
+    assert result.exit_code == status.DEGRADED
+    assert json.loads(result.output)["problems"] == ["edge2: refused"]
+
+
+def test_status_watch_keeps_going_and_ctrl_c_exits_with_the_last_health(monkeypatch):
+    lab = _fake_cli(monkeypatch)
+    readings = iter([
+        _status([_edge("edge1"), _edge("edge2", holds=False)]),
+        _status([_edge("edge1"), _edge("edge2")], problems=["split"]),
+        _status([_edge("edge1"), _edge("edge2", holds=False)], problems=["edge2 slow"]),
+    ])
+    monkeypatch.setattr(status, "gather", lambda *a, **k: next(readings))
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("time.sleep", sleep)
+    result = CliRunner().invoke(main, ["status", "-i", lab, "--watch", "--format", "json"])
+    lines = result.output.splitlines()
+    # One compact document per reading, through a split brain: the watch does not stop.
+    assert [json.loads(line)["vip_owners"] for line in lines] == [
+        ["edge1"], ["edge1", "edge2"], ["edge1"]
+    ]
+    assert sleeps == [2.0, 2.0, 2.0]
+    assert result.exit_code == status.DEGRADED
+
+
+def test_status_help_documents_the_exit_codes():
+    text = CliRunner().invoke(main, ["status", "--help"]).output
+    assert "0  healthy" in text and "1  degraded" in text and "2  down or split brain" in text
+    assert "--once" in text and "--watch" in text
 
 
 def test_database_section_names_each_node_and_unhealthy_ones_are_problems():
@@ -214,3 +317,11 @@ def test_a_failed_registration_count_keeps_the_dispatcher_sets():
     )
     assert got.registrations is None and got.sets
     assert any(p.startswith("registrations: kamailio management") for p in got.problems)
+
+
+def test_status_of_an_invalid_inventory_exits_2_not_degraded(edit_yaml):
+    inv = edit_yaml("group_vars/all/tenants.yml", lambda d: d["tenants"][0].update(shard="nope"))
+    result = CliRunner().invoke(main, ["status", "-i", str(inv)])
+    assert result.exit_code == status.DOWN
+    assert "shard 'nope' does not exist" in result.output
+    assert "Traceback" not in result.output

@@ -89,3 +89,13 @@ def test_unparsable_hosts_file_fails_the_play(inventory_copy):
     hosts.write_text(hosts.read_text().replace("probes:", "probes: [", 1))
     code, _problems, output = play(inventory_copy)
     assert code != 0, output
+
+
+def test_values_ansible_dropped_fail_the_play(inventory_copy):
+    extra = inventory_copy / "group_vars" / "all" / "extra.yml"
+    extra.write_text("---\ncarriers: []\n")
+    code, problems, output = play(inventory_copy)
+    assert code == 2, output
+    [dropped] = [p for p in problems if "'carriers' is set again" in p]
+    assert f"{extra}:2" in dropped
+    assert str(inventory_copy / "group_vars" / "all" / "cluster.yml") in dropped

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, ClusterctlError
 from clusterctl.inventory import read_inventory
 from clusterctl.model import DB_PASSWORD_KEYS, Problem
-from clusterctl.validate import check_inventory, validate_data
+from clusterctl.validate import check_inventory, edge_secret_pattern, validate_data
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 HOSTS = "hosts.yml"
 CLUSTER = "group_vars/all/cluster.yml"
@@ -152,32 +155,45 @@ def test_vip_is_network_or_broadcast_address(edit_yaml, vip):
     assert len(problems) == 1
 
 
-def _second_instance(group: str, vip: str, router_id: int) -> Any:
+def _second_instance(
+    group: str, vip: str, router_id: int, prefix: int = 24, name: str = "web", **more: str
+) -> Any:
     def mutate(d: Any) -> None:
         d["vrrp_instances"].append(
-            {"name": "web", "group": group, "vip": vip, "prefix": 24, "router_id": router_id}
+            {"name": name, "group": group, "vip": vip, "prefix": prefix, "router_id": router_id,
+             **more}
         )
 
     return mutate
 
 
-def test_duplicate_router_id_on_same_network(edit_yaml):
+def test_duplicate_router_id_on_same_interface(edit_yaml):
     problems, code = run(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.40", 51)))
     assert code == EXIT_FAILED
-    p = one(problems, "vrrp instances edge, web", "share router_id 51 on network 10.20.0.0/24")
+    p = one(problems, "vrrp instances edge, web", "share router_id 51 on interface eth0")
     assert "own router_id" in p.fix
     assert len(problems) == 1
 
 
-def test_same_router_id_on_different_networks_is_allowed(edit_yaml):
-    def move_web(d: Any) -> None:
-        web = children(d)["web"]["hosts"]
-        web["web1"]["ansible_host"] = "10.21.0.41"
-        web["web2"]["ansible_host"] = "10.21.0.42"
+def test_duplicate_router_id_is_refused_whatever_the_prefixes_say(edit_yaml):
+    # A /25 VIP network that does not contain the edge's: still the same LAN on eth0.
+    inv = edit_yaml(CLUSTER, _second_instance("web", "10.20.0.140", 51, prefix=25))
+    edit_yaml(HOSTS, lambda d: children(d)["web"]["hosts"].update(
+        web1={"ansible_host": "10.20.0.141"}, web2={"ansible_host": "10.20.0.142"}))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    one(problems, "vrrp instances edge, web", "share router_id 51 on interface eth0")
 
-    edit_yaml(HOSTS, move_web)
-    inv = edit_yaml(CLUSTER, _second_instance("web", "10.21.0.10", 51))
-    assert_valid(inv)
+
+def test_same_router_id_on_another_interface_is_allowed(edit_yaml):
+    assert_valid(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.40", 51, interface="eth1")))
+
+
+def test_vrrp_instance_names_are_unique(edit_yaml):
+    problems, code = run(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.40", 52, name="edge")))
+    assert code == EXIT_FAILED
+    p = one(problems, "vrrp instance edge", "name is used by 2 instances")
+    assert "unique name" in p.fix
 
 
 def test_different_router_ids_on_same_network_are_allowed(edit_yaml):
@@ -684,3 +700,176 @@ def test_operator_networks_are_required(edit_yaml):
     assert code == 1
     assert [p.where for p in found] == ["operator_networks"]
     assert "reachable from nowhere" in found[0].message
+
+
+# --- issue 16: safety and topology rules --------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["10.0.0.0/8", "198.0.0.0/15"])
+def test_wide_carrier_network_is_refused(edit_yaml, address):
+    problems, code = run(edit_yaml(CLUSTER, lambda d: d["carriers"][0].update(address=address)))
+    assert code == EXIT_FAILED
+    p = one(problems, "carrier carrier-a", f"address {address} is wider than /16")
+    assert "allow_wide_network: true" in p.fix
+    assert len(problems) == 1
+
+
+def test_wide_carrier_network_with_the_opt_in_is_allowed(edit_yaml):
+    inv = edit_yaml(
+        CLUSTER, lambda d: d["carriers"][0].update(address="10.0.0.0/8", allow_wide_network=True)
+    )
+    assert_valid(inv)
+
+
+def test_carrier_trusting_everything_is_refused_even_with_the_opt_in(edit_yaml):
+    inv = edit_yaml(
+        CLUSTER, lambda d: d["carriers"][0].update(address="0.0.0.0/0", allow_wide_network=True)
+    )
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    one(problems, "carrier carrier-a", "0.0.0.0/0 trusts the whole Internet")
+
+
+def test_slash_16_carrier_is_allowed(edit_yaml):
+    assert_valid(edit_yaml(CLUSTER, lambda d: d["carriers"][0].update(address="198.51.0.0/16")))
+
+
+def test_feature_server_in_no_shard(edit_yaml):
+    inv = edit_yaml(HOSTS, lambda d: children(d)["feature_servers"]["hosts"].update(
+        fs1c={"ansible_host": "10.20.0.25", "shard": "shard1"}))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    p = one(problems, "host fs1c", "no shard's primary or secondary")
+    assert "name it in shards" in p.fix
+    assert len(problems) == 1
+
+
+def test_edge_node_that_is_also_a_feature_server(edit_yaml):
+    inv = edit_yaml(HOSTS, lambda d: children(d)["feature_servers"]["hosts"].update(edge2=None))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    one(problems, "host edge2", "is in both sip_edge and feature_servers")
+
+
+def test_storage_bricks_on_web_and_database_hosts_do_not_clash(inventory_copy):
+    # The example already puts bricks on web1, web2 and db1.
+    assert_valid(inventory_copy)
+
+
+@pytest.mark.parametrize("pattern", ["10.20.0.0/24", "10.20.0.0/255.255.0.255", "10.20.0.0.1"])
+def test_db_client_network_not_in_mariadb_syntax(edit_yaml, pattern):
+    problems, code = run(edit_yaml(DATABASE, lambda d: d.update(db_client_networks=[pattern])))
+    assert code == EXIT_FAILED
+    p = one(problems, "db_client_networks", f"'{pattern}' is not a MariaDB host pattern")
+    assert "not a CIDR prefix" in p.fix
+    assert len(problems) == 1
+
+
+@pytest.mark.parametrize("pattern", ["10.20.0.%", "10.20.%", "10.20.0.0/255.255.255.0"])
+def test_db_client_networks_in_mariadb_syntax(edit_yaml, pattern):
+    assert_valid(edit_yaml(DATABASE, lambda d: d.update(db_client_networks=[pattern])))
+
+
+def test_db_client_networks_must_cover_every_client(edit_yaml):
+    networks = ["10.20.0.1_", "10.20.0.2_"]  # edges and feature servers, not web
+    problems, code = run(edit_yaml(DATABASE, lambda d: d.update(db_client_networks=networks)))
+    assert code == EXIT_FAILED
+    assert sorted(p.where for p in problems) == ["host web1", "host web2"]
+    p = one(problems, "host web1", "web host 10.20.0.41 connects to the databases")
+    assert "10.20.0.1_, 10.20.0.2_" in p.message
+
+
+def _faults(**commands: str) -> Any:
+    return lambda d: d.update(fault_commands=commands)
+
+
+def test_fault_command_with_a_placeholder_no_drill_fills(edit_yaml):
+    inv = edit_yaml(CLUSTER, _faults(restart="ipmitool -P Bmc-Pass -H {bmc} power cycle"))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    p = one(problems, "fault_commands.restart", "placeholder {bmc} is not one a drill fills")
+    assert "{host}, {address}" in p.fix
+    assert "Bmc-Pass" not in str(p)
+
+
+@pytest.mark.parametrize("command", ["virsh suspend {host", "virsh suspend '{host}"])
+def test_fault_command_that_cannot_be_parsed(edit_yaml, command):
+    problems, code = run(edit_yaml(CLUSTER, _faults(freeze=command, thaw="virsh resume {host}")))
+    assert code == EXIT_FAILED
+    one(problems, "fault_commands.freeze", "cannot be parsed")
+
+
+def test_inline_vaulted_secret_without_the_password_is_left_to_the_role(edit_yaml):
+    vaulted = {"vault_edge_auth_secret": "$ANSIBLE_VAULT;1.1;AES256\n6162636465\n"}
+
+    def add(d: dict[str, Any]) -> None:
+        d.update(vaulted)
+
+    inv = edit_yaml("group_vars/all/vault.yml", add)
+    path = inv / "group_vars/all/vault.yml"
+    text = path.read_text().replace("vault_edge_auth_secret: '", "vault_edge_auth_secret: !vault '")
+    path.write_text(text)
+    assert "!vault" in path.read_text()
+    assert_valid(inv)
+
+
+def test_fault_commands_with_host_and_address_are_valid(edit_yaml):
+    inv = edit_yaml(CLUSTER, _faults(freeze="virsh suspend {host}", thaw="virsh resume {host}",
+                                     restart="ssh bmc-{host} reset {address} {{literal}}"))
+    assert_valid(inv)
+
+
+def test_freeze_without_thaw(edit_yaml):
+    problems, code = run(edit_yaml(CLUSTER, _faults(freeze="virsh suspend {host}")))
+    assert code == EXIT_FAILED
+    one(problems, "fault_commands.thaw", "is not set but freeze is")
+
+
+def test_fault_placeholders_are_what_the_drill_fills():
+    from clusterctl.faults import FaultTarget, ProductionFaults  # noqa: PLC0415
+
+    faults = ProductionFaults({"db1": FaultTarget("db1", "10.20.0.31")}, host_exec=None,
+                              fault_commands={"restart": "reset {host} {address}"})
+    assert faults.host_command("restart", "db1") == ["reset", "db1", "10.20.0.31"]
+
+
+@pytest.mark.parametrize(
+    "secret", ["short-secret", "has a space in it 12345", 'quote"inside12345678']
+)
+def test_edge_auth_secret_outside_the_roles_rule_is_refused_and_masked(edit_yaml, secret):
+    inv = edit_yaml(CLUSTER, lambda d: d.update(edge_auth_secret="{{ vault_edge_auth_secret }}"))
+    edit_yaml("group_vars/all/vault.yml", lambda d: d.update(vault_edge_auth_secret=secret))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    p = one(problems, "edge_auth_secret", f"value (masked, {len(secret)} characters)")
+    assert secret not in str(p)
+    assert len(problems) == 1
+
+
+def test_edge_auth_secret_that_fits_the_roles_rule(edit_yaml):
+    inv = edit_yaml("group_vars/all/vault.yml",
+                    lambda d: d.update(vault_edge_auth_secret="Abcdefgh12345678._~+/=-"))
+    assert_valid(inv)
+
+
+def test_edge_secret_pattern_is_the_roles_own():
+    role_vars = yaml.safe_load((REPO_ROOT / "roles/sip_edge/vars/main.yml").read_text())
+    assert edge_secret_pattern() == role_vars["sip_edge_auth_secret_pattern"]
+    asserts = (REPO_ROOT / "roles/sip_edge/tasks/main.yml").read_text()
+    assert "is match(sip_edge_auth_secret_pattern)" in asserts
+
+
+def test_empty_vault_value_names_the_vault_variable(edit_yaml):
+    inv = edit_yaml("group_vars/all/vault.yml", lambda d: d.update(vault_db_cdr_password=""))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    p = one(problems, "db_cdr_password", "vault_db_cdr_password is empty")
+    assert "group_vars/all/vault.yml" in p.fix
+    assert len(problems) == 1
+
+
+def test_two_instances_with_one_vip_are_named(edit_yaml):
+    problems, code = run(edit_yaml(CLUSTER, _second_instance("web", "10.20.0.10", 52)))
+    assert code == EXIT_FAILED
+    one(problems, "vrrp instances edge, web", "all use VIP 10.20.0.10")
+
