@@ -279,14 +279,18 @@ def _users(
         enabled = m.get("enabled", True)
         if not isinstance(enabled, bool):
             r.error(m.at("enabled"), f"{what}: 'enabled' must be true or false")
-        if username in usernames:
+        claimed = claim(ext, what, m.at("extension"))
+        if claimed and username in usernames:
             r.error(m.at("username"), f"{what}: username {username} is already used"
                                       f" (line {usernames[username]})")
-        elif username:
+        elif claimed and username:
             usernames[username] = m.line
         secrets = _user_digests(r, m, what, username=username, ext=ext, domain=tenant.domain)
-        if not claim(ext, what, m.at("extension")) or secrets is None:
+        if not claimed:
             continue
+        # A user with a bad secret still exists for the references to it: the file is refused
+        # anyway, and its ring groups should not report a second, misleading error.
+        secrets = secrets or digest.Digests("", "", "", "")
         state.users[ext] = User(
             extension=ext,
             username=username,
@@ -508,9 +512,9 @@ def _dids(
         wanted.append((did, m.at("number")))
     stored = context.db_did_owners([d.did for d, _ in wanted]) if wanted else {}
     for did, line in wanted:
-        owner = context.inventory_dids.get(did.did) or stored.get(did.did)
-        if owner is not None and owner != tenant.id:
-            r.error(line, f"DID {did.did}: already owned by tenant {owner}")
+        owners = {context.inventory_dids.get(did.did), stored.get(did.did)} - {None, tenant.id}
+        if owners:
+            r.error(line, f"DID {did.did}: already owned by tenant {', '.join(sorted(owners))}")
         elif context.inventory_dids.get(did.did) != tenant.id:
             r.error(line, f"DID {did.did}: not in tenant {tenant.id}'s dids in the inventory"
                           " (the edge routes only those)")
