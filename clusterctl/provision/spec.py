@@ -56,9 +56,11 @@ from clusterctl.provision.state import (
 
 NUMBER = re.compile(r"^[0-9]{2,8}$")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# Free text (names) may hold anything printable, XML metacharacters included: every consumer
-# escapes it. Control characters would break SIP headers and logs.
-TEXT = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+# Free text (names) may hold XML metacharacters: every consumer escapes them. Control
+# characters would break SIP headers and logs; "$", "{" and "}" are refused because FreeSWITCH
+# expands ${...} (API calls included) in variables and application data.
+TEXT = re.compile(r"^[^\x00-\x1f\x7f${}]{1,64}$")
+TEXT_HINT = "must be 1-64 printable characters without $, { or }"
 CALLER_ID = re.compile(r"^\+?[0-9]{2,15}$")
 EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9.-]{1,189}$")
 SOUND = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$")
@@ -274,7 +276,7 @@ def _users(
         ext = r.text(m, "extension", "user", NUMBER, hint="must be 2 to 8 digits")
         what = f"user {ext}" if ext else "user"
         username = r.text(m, "username", what, USERNAME, default=ext)
-        name = r.text(m, "name", what, TEXT, default=ext, hint="must be 1-64 printable characters")
+        name = r.text(m, "name", what, TEXT, default=ext, hint=TEXT_HINT)
         caller_id = r.text(m, "caller_id", what, CALLER_ID, default="")
         enabled = m.get("enabled", True)
         if not isinstance(enabled, bool):
@@ -392,7 +394,7 @@ def _ring_groups(r: _Reader, top: Map, state: TenantState, claim: Callable[..., 
             continue
         number = r.text(m, "number", "ring group", NUMBER, hint="must be 2 to 8 digits")
         what = f"ring group {number}" if number else "ring group"
-        name = r.text(m, "name", what, TEXT, hint="must be 1-64 printable characters")
+        name = r.text(m, "name", what, TEXT, hint=TEXT_HINT)
         strategy = r.choice(m, "strategy", what, RING_STRATEGIES, "simultaneous")
         timeout = r.number(m, "timeout", what, (5, 300), 30)
         members = _members(r, m, "members", what, state)
@@ -412,7 +414,7 @@ def _conferences(r: _Reader, top: Map, state: TenantState, claim: Callable[..., 
             continue
         number = r.text(m, "number", "conference", NUMBER, hint="must be 2 to 8 digits")
         what = f"conference {number}" if number else "conference"
-        name = r.text(m, "name", what, TEXT, hint="must be 1-64 printable characters")
+        name = r.text(m, "name", what, TEXT, hint=TEXT_HINT)
         max_members = r.number(m, "max_members", what, (2, 500), 20)
         if claim(number, what, m.at("number")):
             state.conferences[number] = Conference(number, name, max_members)
@@ -428,7 +430,7 @@ def _queues(r: _Reader, top: Map, state: TenantState, claim: Callable[..., bool]
             continue
         number = r.text(m, "number", "queue", NUMBER, hint="must be 2 to 8 digits")
         what = f"queue {number}" if number else "queue"
-        name = r.text(m, "name", what, TEXT, hint="must be 1-64 printable characters")
+        name = r.text(m, "name", what, TEXT, hint=TEXT_HINT)
         strategy = r.choice(m, "strategy", what, QUEUE_STRATEGIES, "longest-idle-agent")
         max_wait = r.number(m, "max_wait", what, (10, 3600), 300)
         agents = _members(r, m, "agents", what, state)
@@ -447,7 +449,7 @@ def _ivrs(r: _Reader, top: Map, state: TenantState, claim: Callable[..., bool]) 
             continue
         number = r.text(m, "number", "IVR", NUMBER, hint="must be 2 to 8 digits")
         what = f"IVR {number}" if number else "IVR"
-        name = r.text(m, "name", what, TEXT, hint="must be 1-64 printable characters")
+        name = r.text(m, "name", what, TEXT, hint=TEXT_HINT)
         greeting = r.text(m, "greeting", what, SOUND, hint="must be a sound file path")
         timeout = r.number(m, "timeout", what, (1, 60), 10)
         failures = r.number(m, "max_failures", what, (1, 10), 3)
@@ -512,7 +514,8 @@ def _dids(
         wanted.append((did, m.at("number")))
     stored = context.db_did_owners([d.did for d, _ in wanted]) if wanted else {}
     for did, line in wanted:
-        owners = {context.inventory_dids.get(did.did), stored.get(did.did)} - {None, tenant.id}
+        owners = {o for o in (context.inventory_dids.get(did.did), stored.get(did.did))
+                  if o is not None and o != tenant.id}
         if owners:
             r.error(line, f"DID {did.did}: already owned by tenant {', '.join(sorted(owners))}")
         elif context.inventory_dids.get(did.did) != tenant.id:

@@ -1,0 +1,32 @@
+"""The mod_wsgi entry point (``WSGIScriptAlias /freeswitch .../clusterctl/confsvc/wsgi.py``).
+
+The config file is ``/etc/clusterctl/confsvc.yml`` unless ``CLUSTERCTL_CONFSVC_CONFIG`` names
+another (set it with ``WSGIDaemonProcess ... `` + ``SetEnv`` is not seen by os.environ under
+mod_wsgi: use the default path, or export it in Apache's envvars). A bad config fails the
+import, so mod_wsgi logs it and answers 500 until it is fixed; nothing is served half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from clusterctl.confsvc.app import ConfigService
+from clusterctl.confsvc.config import ServiceConfig, load_config, read_password
+from clusterctl.confsvc.pool import Pool
+from clusterctl.confsvc.repository import MariaDBRepository
+
+DEFAULT_CONFIG = Path("/etc/clusterctl/confsvc.yml")
+
+
+def create_app(config: ServiceConfig) -> ConfigService:
+    """The application on a pool of connections to the configured database nodes."""
+    db = config.database
+    pool = Pool(db.endpoints(), db.user, read_password(config), database=db.name,
+                size=db.pool_size, timeout_s=db.timeout_s)
+    return ConfigService(config, MariaDBRepository(pool))
+
+
+application = create_app(
+    load_config(Path(os.environ.get("CLUSTERCTL_CONFSVC_CONFIG", str(DEFAULT_CONFIG))))
+)
