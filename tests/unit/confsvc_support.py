@@ -34,12 +34,11 @@ def capture(index: int, **changes: str) -> bytes:
     pairs = parse_qsl(captured_bodies()[index].decode(), keep_blank_values=True)
     out, done = [], set()
     for name, value in pairs:
-        if name in changes:
-            if name in done:
-                continue
-            value = changes[name]
+        if name not in changes:
+            out.append((name, value))
+        elif name not in done:
+            out.append((name, changes[name]))
             done.add(name)
-        out.append((name, value))
     out += [(k, v) for k, v in changes.items() if k not in done]
     return urlencode(out).encode()
 
@@ -86,7 +85,7 @@ def call(app: ConfigService, body: bytes, *, address: str = FS1, method: str = "
     seen: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        seen["status"] = int(status.split()[0])
+        seen["status"] = int(status.split(maxsplit=1)[0])
         seen["headers"] = dict(response_headers)
 
     out = b"".join(app(environ, start_response))

@@ -163,7 +163,7 @@ def test_pool_is_shared_by_threads():
         try:
             for _ in range(50):
                 p.query("SELECT 1")
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(8)]

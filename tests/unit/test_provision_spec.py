@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from provision_support import ACME, ALICE_PW, BOB_PW, cluster, write
 
 from clusterctl.errors import EXIT_BAD_INPUT
 from clusterctl.provision import digest, spec
 from clusterctl.provision.command import inventory_dids, tenant_rows
-from provision_support import ACME, ALICE_PW, BOB_PW, cluster, write
 
 
 def context(db_dids=None):
@@ -109,7 +109,8 @@ def test_did_not_routed_by_the_edge(tmp_path):
         ('users: [{extension: "1001", password: "Good-Password-77", colour: red}]',
          "2: user: unknown key 'colour' (known: extension, username, name, caller_id, password,"
          " digest, enabled)"),
-        ('users: [{extension: "1001"}]', "2: user 1001: give exactly one of 'password' or 'digest'"),
+        ('users: [{extension: "1001"}]',
+         "2: user 1001: give exactly one of 'password' or 'digest'"),
         ('users: [{extension: "1001", password: "alllowercaseletters"}]',
          "2: user 1001: password too weak: it needs three of: lower case, upper case, digits,"
          " other characters"),
