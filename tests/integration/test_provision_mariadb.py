@@ -14,16 +14,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from confsvc_support import FS1, acme_repository, call, capture, config  # noqa: E402
-from provision_support import ACME, ALICE_PW, BOB_PW, cluster, write  # noqa: E402
+import mariadb_support
+from confsvc_support import FS1, acme_repository, call, capture, config
+from provision_support import ACME, ALICE_PW, BOB_PW, cluster, write
 
-import mariadb_support  # noqa: E402
-from clusterctl.confsvc.app import ConfigService  # noqa: E402
-from clusterctl.confsvc.pool import Pool  # noqa: E402
-from clusterctl.confsvc.repository import MariaDBRepository  # noqa: E402
-from clusterctl.provision import command, spec  # noqa: E402
-from clusterctl.provision.flush import RecordingFlusher  # noqa: E402
-from clusterctl.provision.store import MariaDBStore, StoreError  # noqa: E402
+from clusterctl.confsvc.app import ConfigService
+from clusterctl.confsvc.pool import Pool
+from clusterctl.confsvc.repository import MariaDBRepository
+from clusterctl.provision import command, spec
+from clusterctl.provision.flush import RecordingFlusher
+from clusterctl.provision.store import MariaDBStore, StoreError
 
 pytestmark = pytest.mark.mariadb
 _WHY = mariadb_support.reachable()
@@ -120,7 +120,7 @@ def test_failed_write_rolls_everything_back(tmp_path, db, monkeypatch):
 
 
 def test_service_answers_from_the_database_as_from_memory(tmp_path, db):
-    conn, store, _, cfg, _ = db
+    _, store, _, cfg, _ = db
     command.apply_file(write(tmp_path, ACME), cluster(), store, RecordingFlusher(), prune=False)
     globex = 'tenant: globex\nusers:\n  - extension: "1001"\n    password: "Globex-Unit-Test-1"\n'
     command.apply_file(write(tmp_path, globex, "globex.yml"), cluster(), store,
