@@ -25,9 +25,9 @@ from typing import Any
 import pymysql
 
 from clusterctl.confsvc import dialplan, directory, xmlout
-from clusterctl.confsvc.config import ServiceConfig
-from clusterctl.confsvc.pool import PoolExhausted
-from clusterctl.confsvc.repository import Repository
+from clusterctl.confsvc.config import ServiceConfig, read_password
+from clusterctl.confsvc.pool import Pool, PoolExhausted
+from clusterctl.confsvc.repository import MariaDBRepository, Repository
 from clusterctl.confsvc.request import Asker, BadRequest, parse_body
 from clusterctl.db.connect import NoDatabase
 
@@ -144,3 +144,13 @@ def _printable(address: str) -> str:
     except ValueError:
         return "<not an address>"
 
+
+def create_app(config: ServiceConfig) -> ConfigService:
+    """The application on a pool of connections to the configured database nodes.
+
+    Raises ConfigError when the password file cannot be read; connections open on demand.
+    """
+    db = config.database
+    pool = Pool(db.endpoints(), db.user, read_password(config), database=db.name,
+                size=db.pool_size, timeout_s=db.timeout_s)
+    return ConfigService(config, MariaDBRepository(pool))

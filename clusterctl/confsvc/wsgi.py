@@ -11,21 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from clusterctl.confsvc.app import ConfigService
-from clusterctl.confsvc.config import ServiceConfig, load_config, read_password
-from clusterctl.confsvc.pool import Pool
-from clusterctl.confsvc.repository import MariaDBRepository
+from clusterctl.confsvc.app import create_app
+from clusterctl.confsvc.config import load_config
 
 DEFAULT_CONFIG = Path("/etc/clusterctl/confsvc.yml")
-
-
-def create_app(config: ServiceConfig) -> ConfigService:
-    """The application on a pool of connections to the configured database nodes."""
-    db = config.database
-    pool = Pool(db.endpoints(), db.user, read_password(config), database=db.name,
-                size=db.pool_size, timeout_s=db.timeout_s)
-    return ConfigService(config, MariaDBRepository(pool))
-
 
 application = create_app(
     load_config(Path(os.environ.get("CLUSTERCTL_CONFSVC_CONFIG", str(DEFAULT_CONFIG))))

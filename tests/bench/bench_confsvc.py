@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""Benchmark of the configuration service on loopback; prints its figures.
+
+1. Provisions TENANTS x USERS users (default 100 x 100 = 10,000) into a local MariaDB test
+   server (tests/mariadb_support.py: CLUSTERCTL_TEST_MARIADB, default 127.0.0.1:3307) through
+   ``clusterctl provision`` (MariaDBStore), one tenant file each.
+2. Serves the WSGI app with a multi-threaded stdlib server (wsgiref + ThreadingMixIn) in a
+   separate process, as the ``config`` user through the pool, with one more route: a static
+   XML file of the service's mean response size, read from disk per request (the reference).
+3. Open loop: directory + dialplan lookups (half each, random users and features of random
+   tenants, from the four "feature server" addresses 127.0.0.11-14) at RATE/s for SECONDS,
+   then the static file at the same rate; p50/p90/p99/max latency per request (a new TCP
+   connection each, as mod_xml_curl does).
+4. Closed loop: CONCURRENCY clients as fast as they go for MAX_SECONDS, service then static:
+   requests per second.
+
+Bounded: at most 100,000 requests per phase and 120 s per phase; loopback only. The load
+generator shares the machine's cores with the server, as the text beside the figures says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import queue
+import random
+import secrets
+import socketserver
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "unit"))
+
+SHARDS = 4
+CLIENT_ADDRESSES = [f"127.0.0.{11 + i}" for i in range(SHARDS)]
+PREFIX = "cc_bench"
+MAX_REQUESTS = 100_000
+MAX_PHASE_S = 120.0
+
+
+# --- provisioning --------------------------------------------------------------------------
+
+
+def _password() -> str:
+    """A random password that passes the rule (a test value, never printed)."""
+    alphabet = string.ascii_letters + string.digits
+    return "Bx-" + "".join(secrets.choice(alphabet) for _ in range(14)) + "7a"
+
+
+def tenant_file(index: int, users: int) -> str:
+    """A tenant file: USERS users with boxes, a ring group, conference, IVR and a DID."""
+    from clusterctl.provision.digest import pin_problem  # noqa: PLC0415
+
+    lines = [f"tenant: t{index:03d}", "users:"]
+    for u in range(users):
+        ext = str(1000 + u)
+        lines += [f'  - extension: "{ext}"', f"    name: User {ext} of t{index:03d}",
+                  f'    password: "{_password()}"']
+    lines.append("voicemail:")
+    for u in range(users):
+        ext = str(1000 + u)
+        pin = str(random.randint(100000, 999999))
+        while pin_problem(pin, ext):
+            pin = str(random.randint(100000, 999999))
+        lines.append(f'  - {{mailbox: "{ext}", user: "{ext}", pin: "{pin}"}}')
+    members = ", ".join(f'"{1000 + u}"' for u in range(min(users, 5)))
+    lines += [
+        "ring_groups:",
+        f'  - {{number: "600", name: Sales, members: [{members}]}}',
+        "conferences:",
+        '  - {number: "700", name: All hands}',
+        "ivrs:",
+        '  - number: "500"',
+        "    name: Main",
+        "    greeting: ivr/ivr-welcome.wav",
+        '    entries: {"1": ring_group 600, "2": voicemail 1000, "9": hangup}',
+        "dids:",
+        f'  - {{number: "+49301{index:05d}", to: ivr 500}}',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def bench_cluster(tenants: int) -> Any:
+    from clusterctl.model import build_cluster  # noqa: PLC0415
+
+    shards = {f"s{i + 1}": {"primary": f"fs{i + 1}a", "secondary": f"fs{i + 1}b"}
+              for i in range(SHARDS)}
+    settings = {
+        "cluster_name": "bench",
+        "vrrp_instances": [{"name": "edge", "vip": "127.0.0.10", "prefix": 24, "router_id": 9}],
+        "shards": shards,
+        "tenants": [{"id": f"t{i:03d}", "name": f"Tenant {i}", "domain": f"t{i:03d}.bench.test",
+                     "shard": f"s{i % SHARDS + 1}", "dids": [f"+49301{i:05d}"],
+                     "permissions": ["internal", "national"]} for i in range(tenants)],
+    }
+    hosts = {f"fs{i + 1}{s}": {"ansible_host": f"127.0.1.{10 * i + n}", "shard": f"s{i + 1}"}
+             for i in range(SHARDS) for n, s in enumerate("ab")}
+    hostvars = {name: {**settings, **hv} for name, hv in hosts.items()}
+    return build_cluster({"feature_servers": list(hosts)}, hostvars)
+
+
+def provision(conn: Any, cfg: str, edge: str, tenants: int, users: int, work: Path) -> float:
+    from clusterctl.provision import command  # noqa: PLC0415
+    from clusterctl.provision.flush import NoFlush  # noqa: PLC0415
+    from clusterctl.provision.store import MariaDBStore  # noqa: PLC0415
+
+    cluster = bench_cluster(tenants)
+    store = MariaDBStore(conn, "opensips", config_db=cfg, edge_db=edge)
+    start = time.perf_counter()
+    for i in range(tenants):
+        path = work / f"t{i:03d}.yml"
+        path.write_text(tenant_file(i, users), encoding="utf-8")
+        command.apply_file(path, cluster, store, NoFlush(), prune=False)
+    return time.perf_counter() - start
+
+
+# --- the server process --------------------------------------------------------------------
+
+
+def serve(config_path: str, static_path: str, port_file: str) -> None:
+    """Run the app (POST) and the static file (GET /static.xml) until killed."""
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer  # noqa: PLC0415
+
+    from clusterctl.confsvc.config import load_config  # noqa: PLC0415
+    from clusterctl.confsvc.app import create_app  # noqa: PLC0415
+
+    app = create_app(load_config(Path(config_path)))
+
+    def router(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/static.xml":
+            with open(static_path, "rb") as f:  # per request, as a file server would
+                body = f.read()
+            start_response("200 OK", [("Content-Type", "text/xml"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        request_queue_size = 1024
+
+    httpd = Server(("127.0.0.1", 0), Quiet)
+    httpd.set_app(router)
+    Path(port_file).write_text(str(httpd.server_address[1]))
+    httpd.serve_forever()
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def request_bodies(tenants: int, users: int, count: int) -> list[tuple[str, bytes]]:
+    """(source address, body) pairs: half directory, half dialplan, random targets."""
+    from confsvc_support import capture  # noqa: PLC0415
+
+    out = []
+    rng = random.Random(7)
+    features = ["600", "700", "500", "*97", "ivr-500-1", "030123456"]
+    for n in range(count):
+        t = rng.randrange(tenants)
+        source = CLIENT_ADDRESSES[t % SHARDS]
+        domain = f"t{t:03d}.bench.test"
+        user = str(1000 + rng.randrange(users))
+        if n % 2 == 0:
+            body = capture(7, domain=domain, key_value=domain, user=user, dialed_extension=user)
+        else:
+            number = user if rng.random() < 0.6 else rng.choice(features)
+            body = capture(5, **{"Hunt-Destination-Number": number,
+                                 "Caller-Destination-Number": number,
+                                 "variable_sip_h_X-Tenant-Id": f"t{t:03d}"})
+        out.append((source, body))
+    return out
+
+
+def one(port: int, source: str, body: bytes | None) -> tuple[float, int, int]:
+    """One request on a new connection: (seconds, status, response bytes)."""
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                      source_address=(source, 0))
+    try:
+        if body is None:
+            conn.request("GET", "/static.xml")
+        else:
+            conn.request("POST", "/freeswitch", body=body, headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": "freeswitch-xml/1.0"})
+        response = conn.getresponse()
+        data = response.read()
+        return time.perf_counter() - start, response.status, len(data)
+    finally:
+        conn.close()
+
+
+def open_loop(port: int, work: list[tuple[str, bytes | None]], rate: float,
+              threads: int = 48) -> dict[str, Any]:
+    """Send ``work`` at ``rate``/s on schedule; latency of each from its send."""
+    jobs: queue.Queue[tuple[float, str, bytes | None] | None] = queue.Queue()
+    results: list[tuple[float, int, float]] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+    for i, (source, body) in enumerate(work):
+        jobs.put((start + i / rate, source, body))
+
+    def worker() -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            due, source, body = job
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            late = time.perf_counter() - due
+            try:
+                seconds, status, _ = one(port, source, body)
+            except OSError:
+                seconds, status = 10.0, 0
+            with lock:
+                results.append((seconds, status, late))
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for _ in pool:
+        jobs.put(None)
+    for t in pool:
+        t.join(timeout=MAX_PHASE_S)
+    elapsed = time.perf_counter() - start
+    return summary(results, elapsed)
+
+
+def closed_loop(port: int, work: list[tuple[str, bytes | None]], seconds: float,
+                clients: int) -> dict[str, Any]:
+    """``clients`` loops sending back to back for ``seconds``: throughput."""
+    stop = time.perf_counter() + seconds
+    results: list[tuple[float, int, float]] = []
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        i = offset
+        while time.perf_counter() < stop:
+            source, body = work[i % len(work)]
+            try:
+                took, status, _ = one(port, source, body)
+            except OSError:
+                took, status = 10.0, 0
+            with lock:
+                results.append((took, status, 0.0))
+            i += clients
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=seconds + 15)
+    return summary(results, time.perf_counter() - start)
+
+
+def summary(results: list[tuple[float, int, float]], elapsed: float) -> dict[str, Any]:
+    times = sorted(r[0] * 1000 for r in results)
+    ok = sum(1 for r in results if r[1] == 200)
+
+    def pct(p: float) -> float:
+        return times[min(len(times) - 1, int(p / 100 * len(times)))] if times else 0.0
+
+    return {
+        "requests": len(results), "ok": ok, "errors": len(results) - ok,
+        "elapsed_s": round(elapsed, 2), "rate": round(len(results) / elapsed, 1),
+        "p50_ms": round(pct(50), 2), "p90_ms": round(pct(90), 2), "p99_ms": round(pct(99), 2),
+        "max_ms": round(times[-1], 2) if times else 0.0,
+        "mean_ms": round(statistics.fmean(times), 2) if times else 0.0,
+        "late_p99_ms": round(sorted(r[2] * 1000 for r in results)[
+            min(len(results) - 1, int(0.99 * len(results)))], 2) if results else 0.0,
+    }
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--max-seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--pool-size", type=int, default=8)
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
+    parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "STATIC", "PORTFILE"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(*args.serve)
+        return 0
+    if args.rate * args.seconds > MAX_REQUESTS or max(args.seconds, args.max_seconds) > MAX_PHASE_S:
+        parser.error(f"bounded: at most {MAX_REQUESTS} requests and {MAX_PHASE_S} s per phase")
+
+    import mariadb_support  # noqa: PLC0415
+
+    why = mariadb_support.reachable()
+    if why:
+        print(f"bench_confsvc: {why}", file=sys.stderr)
+        return 2
+    admin = mariadb_support.admin()
+    server_version = admin.get_server_info()
+    cfg, edge = mariadb_support.create_schema(admin, PREFIX, "opensips")
+    db_password = secrets.token_urlsafe(18)
+    with admin.cursor() as cur:
+        cur.execute("DROP USER IF EXISTS 'cc_bench'@'127.0.0.1'")
+        cur.execute("CREATE USER 'cc_bench'@'127.0.0.1' IDENTIFIED BY %s", (db_password,))
+        cur.execute(f"GRANT SELECT ON `{cfg}`.* TO 'cc_bench'@'127.0.0.1'")
+    server = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-confsvc-") as tmp:
+            work = Path(tmp)
+            took = provision(admin, cfg, edge, args.tenants, args.users, work)
+            users = args.tenants * args.users
+            print(f"provisioned {users} users in {args.tenants} tenants through provision apply:"
+                  f" {took:.1f} s ({users / took:.0f} users/s)")
+            secret = work / "db.secret"
+            secret.write_text(db_password + "\n")
+            secret.chmod(0o600)
+            endpoint, _, _ = mariadb_support.server()
+            clients = {f"fs{i + 1}": {"address": a, "shard": f"s{i + 1}"}
+                       for i, a in enumerate(CLIENT_ADDRESSES)}
+            config = work / "confsvc.yml"
+            config.write_text(json.dumps({
+                "database": {"hosts": [f"{endpoint.host}:{endpoint.port}"], "name": cfg,
+                             "user": "cc_bench", "password_file": str(secret),
+                             "pool_size": args.pool_size},
+                "clients": clients, "edge": {"vip": "127.0.0.10"},
+            }))
+            static = work / "static.xml"
+            static.write_bytes(b"placeholder")
+            port_file = work / "port"
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(config), str(static), str(port_file)],
+                stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + 15
+            while not port_file.exists() or not port_file.read_text():
+                if time.monotonic() > deadline or server.poll() is not None:
+                    print("bench_confsvc: the server did not start", file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+            port = int(port_file.read_text())
+            count = int(args.rate * args.seconds)
+            lookups: list[tuple[str, bytes | None]] = list(
+                request_bodies(args.tenants, args.users, count))
+            sizes = [one(port, s, b)[2] for s, b in lookups[:400]]
+            mean_size = int(statistics.fmean(sizes))
+            # The reference: a real directory answer padded (XML comment) to the mean size.
+            sample = lookups[0]
+            conn = http.client.HTTPConnection("127.0.0.1", port, source_address=(sample[0], 0))
+            conn.request("POST", "/freeswitch", body=sample[1],
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            base = conn.getresponse().read()
+            conn.close()
+            pad = max(0, mean_size - len(base) - 7)
+            static.write_bytes(base + b"<!--" + b"x" * pad + b"-->")
+            static_size = static.stat().st_size
+            statics: list[tuple[str, bytes | None]] = [(CLIENT_ADDRESSES[0], None)] * count
+
+            service_rate = open_loop(port, lookups, args.rate)
+            static_rate = open_loop(port, statics, args.rate)
+            service_max = closed_loop(port, lookups, args.max_seconds, args.concurrency)
+            static_max = closed_loop(port, statics, args.max_seconds, args.concurrency)
+    finally:
+        if server is not None:
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=5)
+        with admin.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS 'cc_bench'@'127.0.0.1'")
+        mariadb_support.drop_schema(admin, PREFIX)
+        admin.close()
+
+    machine = f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
+    print(f"machine: {machine}; MariaDB {server_version} on loopback;"
+          " server: wsgiref + ThreadingMixIn, one process, pool of"
+          f" {args.pool_size} connections; a new TCP connection per request")
+    print(f"response size: service mean {mean_size} B, static file {static_size} B")
+    print(f"{'':34} {'req':>6} {'err':>4} {'rate/s':>7} {'p50 ms':>7} {'p90 ms':>7}"
+          f" {'p99 ms':>7} {'max ms':>7}")
+    for name, row in (
+        (f"service @{args.rate:.0f}/s, {args.seconds:.0f} s", service_rate),
+        (f"static file @{args.rate:.0f}/s, {args.seconds:.0f} s", static_rate),
+        (f"service max, {args.concurrency} clients", service_max),
+        (f"static file max, {args.concurrency} clients", static_max),
+    ):
+        print(f"{name:34} {row['requests']:>6} {row['errors']:>4} {row['rate']:>7} "
+              f"{row['p50_ms']:>7} {row['p90_ms']:>7} {row['p99_ms']:>7} {row['max_ms']:>7}")
+    ratio = service_max["rate"] / static_max["rate"] if static_max["rate"] else 0.0
+    print(f"service max throughput / static file max throughput: {ratio:.2f}")
+    if args.json:
+        print(json.dumps({"service_rate": service_rate, "static_rate": static_rate,
+                          "service_max": service_max, "static_max": static_max,
+                          "mean_size": mean_size, "provision_s": round(took, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
