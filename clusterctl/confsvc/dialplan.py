@@ -68,22 +68,21 @@ def lookup(request: XmlCurlRequest, asker: Asker, config: ServiceConfig,
     number = request.get("Hunt-Destination-Number") or request.get("Caller-Destination-Number")
     if not tenant_id or not CONTEXT.match(context) or not DIALLED.match(number):
         return None
-    tenant = repo.tenant_by_id(tenant_id)
-    if tenant is None or tenant.shard != asker.shard:
+    found = repo.dialled(tenant_id, number if FEATURE.match(number) else "")
+    if found is None or found[0].shard != asker.shard:
         return None
+    tenant, target = found
     b = _Builder(context, number, config, tenant, asker.name)
+    if target is not None:
+        _target(b, repo, target)
+        return b.done()
     if E164.match(number):
-        found = repo.did(number)
-        if found is not None:
-            owner, did = found
+        did = repo.did(number)
+        if did is not None:
+            owner, entry = did
             if owner != tenant.id:
                 return None
-            return _route(b, repo, did.dest_type, did.dest_value)
-    if FEATURE.match(number):
-        target = repo.target(tenant.id, number)
-        if target is not None:
-            _target(b, repo, target)
-            return b.done()
+            return _route(b, repo, entry.dest_type, entry.dest_value)
     if number == VOICEMAIL_CHECK:
         b.act("answer")
         b.act("sleep", "500")
@@ -113,7 +112,8 @@ def _route(b: _Builder, repo: Repository, dest_type: str, dest_value: str) -> by
             return None
         _leave_message(b, box)
         return b.done()
-    target = repo.target(b.tenant.id, dest_value)
+    found = repo.dialled(b.tenant.id, dest_value)
+    target = found[1] if found is not None else None
     if target is None or target.kind != dest_type:
         return None
     _target(b, repo, target)
@@ -173,7 +173,8 @@ def _leave_message(b: _Builder, box: Voicemail) -> None:
 
 
 def _ivr_choice(b: _Builder, repo: Repository, menu: str, digits: str) -> bytes | None:
-    target = repo.target(b.tenant.id, menu)
+    found = repo.dialled(b.tenant.id, menu)
+    target = found[1] if found is not None else None
     if target is None or target.ivr is None:
         return None
     for entry in target.ivr.entries:

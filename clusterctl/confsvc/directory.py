@@ -20,9 +20,9 @@ import xml.etree.ElementTree as ET
 
 from clusterctl.confsvc import xmlout
 from clusterctl.confsvc.config import ServiceConfig
-from clusterctl.confsvc.repository import Repository
+from clusterctl.confsvc.repository import DirectoryEntry, Repository
 from clusterctl.confsvc.request import Asker, XmlCurlRequest
-from clusterctl.provision.state import TenantRow, User, Voicemail
+from clusterctl.provision.state import TenantRow
 
 REFUSED_ACTIONS = ("sip_auth", "reverse-auth-lookup")
 USER_ID_MAX = 64
@@ -51,21 +51,20 @@ def lookup(request: XmlCurlRequest, asker: Asker, config: ServiceConfig,
         request.get("key_value") if request.get("tag_name") == "domain" else "")
     if not user_id or not domain or len(user_id) > USER_ID_MAX:
         return None
-    tenant = repo.tenant_by_domain(domain)
-    if tenant is None or tenant.shard != asker.shard:
+    entry = repo.directory(domain, user_id)
+    if entry is None or entry.tenant.shard != asker.shard:
         return None
     stamped = request.get("X-Tenant-Id")
-    if stamped and stamped != tenant.id:
+    if stamped and stamped != entry.tenant.id:
         return None
-    user, box = repo.directory_entry(tenant.id, user_id)
-    if user is None and box is None:
+    if entry.user is None and entry.mailbox is None:
         return None
-    return _document(config, tenant, user_id, entry=(user, box), fs_name=asker.name)
+    return _document(config, entry, user_id, asker.name)
 
 
-def _document(config: ServiceConfig, tenant: TenantRow, user_id: str, *,
-              entry: tuple[User | None, Voicemail | None], fs_name: str) -> bytes:
-    user, box = entry
+def _document(config: ServiceConfig, entry: DirectoryEntry, user_id: str,
+              fs_name: str) -> bytes:
+    tenant, user, box = entry.tenant, entry.user, entry.mailbox
     root, section = xmlout.document("directory")
     domain = ET.SubElement(section, "domain", name=tenant.domain)
     users = ET.SubElement(domain, "users")
@@ -87,8 +86,8 @@ def _document(config: ServiceConfig, tenant: TenantRow, user_id: str, *,
         ]
         if user.caller_id:
             variables.append(("outbound_caller_id_number", user.caller_id))
-    # mod_voicemail hashes the id it looked up: only a box of that number can match its hash.
-    if box is not None and box.mailbox == user_id:
+    # mod_voicemail hashes the id it looked up: the box numbered like the id is the one.
+    if box is not None:
         params += [("vm-enabled", "true"), ("vm-a1-hash", box.pin_hash)]
         if box.email:
             params.append(("vm-mailto", xmlout.literal(box.email)))

@@ -39,25 +39,29 @@ class Target:
     ivr: Ivr | None = None
 
 
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A directory answer's data: the tenant, the user (if the id is one) and the voicemail
+    box whose mailbox is the id (if any)."""
+
+    tenant: TenantRow
+    user: User | None
+    mailbox: Voicemail | None
+
+
 class Repository(Protocol):
-    """Read access for the XML handlers; every method may raise on a database failure."""
+    """Read access for the XML handlers; every method may raise on a database failure.
 
-    def tenant_by_domain(self, domain: str) -> TenantRow | None:
-        """The enabled tenant of a SIP domain."""
+    Users read here carry no digests: the service never serves them.
+    """
+
+    def directory(self, domain: str, user_id: str) -> DirectoryEntry | None:
+        """The enabled tenant of ``domain`` (None: no such tenant), the enabled user whose
+        extension or SIP username is ``user_id`` and the box with that mailbox number."""
         ...
 
-    def tenant_by_id(self, tenant_id: str) -> TenantRow | None:
-        """The enabled tenant with this id."""
-        ...
-
-    def directory_entry(self, tenant_id: str, user_id: str) -> tuple[User | None,
-                                                                      Voicemail | None]:
-        """The user whose extension or SIP username is ``user_id`` and its voicemail box;
-        else (None, the box with mailbox ``user_id``); else (None, None)."""
-        ...
-
-    def target(self, tenant_id: str, number: str) -> Target | None:
-        """The feature dialled as ``number`` in the tenant."""
+    def dialled(self, tenant_id: str, number: str) -> tuple[TenantRow, Target | None] | None:
+        """The enabled tenant (None: no such tenant) and the feature dialled as ``number``."""
         ...
 
     def voicemail(self, tenant_id: str, mailbox: str) -> Voicemail | None:
@@ -73,39 +77,44 @@ class Repository(Protocol):
         ...
 
 
+def _public(user: User) -> User:
+    """The user without its digests."""
+    return User(user.extension, user.username, user.display_name, user.caller_id, "", "", "", "",
+                user.enabled)
+
+
 @dataclass
 class MemoryRepository:
     """The Repository over provisioning states (tests, no database)."""
 
     tenants: dict[str, TenantState]
 
-    def tenant_by_domain(self, domain: str) -> TenantRow | None:
+    def directory(self, domain: str, user_id: str) -> DirectoryEntry | None:
         for state in self.tenants.values():
-            if state.tenant.domain == domain:
-                return state.tenant
+            if state.tenant.domain != domain:
+                continue
+            users = [u for u in state.users.values()
+                     if u.enabled and user_id in (u.extension, u.username)]
+            users.sort(key=lambda u: u.extension != user_id)
+            user = _public(users[0]) if users else None
+            return DirectoryEntry(state.tenant, user, state.voicemail.get(user_id))
         return None
 
-    def tenant_by_id(self, tenant_id: str) -> TenantRow | None:
+    def dialled(self, tenant_id: str, number: str) -> tuple[TenantRow, Target | None] | None:
         state = self.tenants.get(tenant_id)
-        return state.tenant if state is not None else None
+        if state is None:
+            return None
+        return state.tenant, self._target(state, number)
 
-    def directory_entry(self, tenant_id: str, user_id: str) -> tuple[User | None,
-                                                                      Voicemail | None]:
-        state = self.tenants[tenant_id]
-        for user in state.users.values():
-            if user.enabled and user_id in (user.extension, user.username):
-                boxes = [v for v in state.voicemail.values() if v.user == user.extension]
-                return user, boxes[0] if boxes else None
-        return None, state.voicemail.get(user_id)
-
-    def target(self, tenant_id: str, number: str) -> Target | None:
-        state = self.tenants[tenant_id]
+    def _target(self, state: TenantState, number: str) -> Target | None:
         kind = state.destination(number)
         if kind == "extension":
             user = state.users[number]
             if not user.enabled:
                 return None
-            return Target(kind, number, users=(user,), mailbox=self._box_of(state, number))
+            boxes = [v for v in state.voicemail.values() if v.user == number]
+            return Target(kind, number, users=(_public(user),),
+                          mailbox=boxes[0] if boxes else None)
         if kind == "ring_group":
             group = state.ring_groups[number]
             return Target(kind, number, users=self._users(state, group.members),
@@ -121,12 +130,7 @@ class MemoryRepository:
 
     @staticmethod
     def _users(state: TenantState, extensions: tuple[str, ...]) -> tuple[User, ...]:
-        return tuple(state.users[e] for e in extensions if state.users[e].enabled)
-
-    @staticmethod
-    def _box_of(state: TenantState, extension: str) -> Voicemail | None:
-        boxes = [v for v in state.voicemail.values() if v.user == extension]
-        return boxes[0] if boxes else None
+        return tuple(_public(state.users[e]) for e in extensions if state.users[e].enabled)
 
     def voicemail(self, tenant_id: str, mailbox: str) -> Voicemail | None:
         return self.tenants[tenant_id].voicemail.get(mailbox)
@@ -150,21 +154,35 @@ def _tenant(row: tuple[Any, ...]) -> TenantRow:
     return TenantRow(str(row[0]), str(row[1]), str(row[2]), str(row[3]), _permissions(row[4]))
 
 
-_USER_COLUMNS = ("e.extension, e.sip_username, e.display_name, e.caller_id_number, e.ha1,"
-                 " e.ha1b, e.ha1_sha256, e.ha1_sha512t256")
-# Which kind of feature a number is in a tenant: one round trip over the unique keys.
-_KIND_QUERY = (
-    "SELECT 'extension' FROM extensions WHERE tenant_id = %s AND extension = %s AND enabled"
-    " UNION ALL SELECT 'ring_group' FROM ring_groups WHERE tenant_id = %s AND number = %s"
+_TENANT_COLUMNS = "t.id, t.name, t.domain, t.shard, t.permissions"
+_USER_COLUMNS = "e.extension, e.sip_username, e.display_name, e.caller_id_number"
+_BOX_COLUMNS = "v.mailbox, v.pin_hash, v.email, v.max_messages"
+# One round trip per directory lookup: tenant, user and the box numbered like the id.
+_DIRECTORY = (
+    f"SELECT {_TENANT_COLUMNS}, {_USER_COLUMNS}, {_BOX_COLUMNS} FROM tenants t"
+    " LEFT JOIN extensions e ON e.tenant_id = t.id AND e.enabled"
+    " AND (e.extension = %s OR e.sip_username = %s)"
+    " LEFT JOIN voicemail_boxes v ON v.tenant_id = t.id AND v.mailbox = %s"
+    " WHERE t.domain = %s AND t.enabled ORDER BY e.extension = %s DESC LIMIT 1"
+)
+# One round trip for the tenant and an extension (the common call) with its box, and which
+# other kind of feature the number is (over each table's unique key).
+_DIALLED = (
+    f"SELECT {_TENANT_COLUMNS}, {_USER_COLUMNS}, {_BOX_COLUMNS},"
+    " (SELECT 'ring_group' FROM ring_groups WHERE tenant_id = %s AND number = %s"
     " UNION ALL SELECT 'conference' FROM conferences WHERE tenant_id = %s AND number = %s"
     " UNION ALL SELECT 'queue' FROM queues WHERE tenant_id = %s AND number = %s"
-    " UNION ALL SELECT 'ivr' FROM ivr_menus WHERE tenant_id = %s AND number = %s LIMIT 1"
+    " UNION ALL SELECT 'ivr' FROM ivr_menus WHERE tenant_id = %s AND number = %s LIMIT 1)"
+    " FROM tenants t"
+    " LEFT JOIN extensions e ON e.tenant_id = t.id AND e.extension = %s AND e.enabled"
+    " LEFT JOIN voicemail_boxes v ON v.extension_id = e.id"
+    " WHERE t.id = %s AND t.enabled LIMIT 1"
 )
 
 
 def _user(row: tuple[Any, ...]) -> User:
-    ext, username, name, cid, ha1, ha1b, sha256, sha512t256 = (str(v) for v in row[:8])
-    return User(ext, username, name, cid, ha1, ha1b, sha256, sha512t256)
+    ext, username, name, cid = (str(v) for v in row[:4])
+    return User(ext, username, name, cid, "", "", "", "")
 
 
 def _box(row: tuple[Any, ...], user: str | None) -> Voicemail:
@@ -177,31 +195,27 @@ class MariaDBRepository:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    def tenant_by_domain(self, domain: str) -> TenantRow | None:
-        rows = self._pool.query(
-            "SELECT id, name, domain, shard, permissions FROM tenants"
-            " WHERE domain = %s AND enabled", (domain,))
-        return _tenant(rows[0]) if rows else None
+    def directory(self, domain: str, user_id: str) -> DirectoryEntry | None:
+        rows = self._pool.query(_DIRECTORY, (user_id, user_id, user_id, domain, user_id))
+        if not rows:
+            return None
+        row = rows[0]
+        user = _user(row[5:9]) if row[5] is not None else None
+        box = _box(row[9:13], None) if row[9] is not None else None
+        return DirectoryEntry(_tenant(row), user, box)
 
-    def tenant_by_id(self, tenant_id: str) -> TenantRow | None:
-        rows = self._pool.query(
-            "SELECT id, name, domain, shard, permissions FROM tenants WHERE id = %s AND enabled",
-            (tenant_id,))
-        return _tenant(rows[0]) if rows else None
-
-    def directory_entry(self, tenant_id: str, user_id: str) -> tuple[User | None,
-                                                                      Voicemail | None]:
-        rows = self._pool.query(
-            f"SELECT {_USER_COLUMNS}, v.mailbox, v.pin_hash, v.email, v.max_messages"
-            " FROM extensions e LEFT JOIN voicemail_boxes v ON v.extension_id = e.id"
-            " WHERE e.tenant_id = %s AND (e.extension = %s OR e.sip_username = %s)"
-            " AND e.enabled ORDER BY e.extension = %s DESC LIMIT 1",
-            (tenant_id, user_id, user_id, user_id))
-        if rows:
-            user = _user(rows[0])
-            box = _box(rows[0][8:], user.extension) if rows[0][8] is not None else None
-            return user, box
-        return None, self.voicemail(tenant_id, user_id)
+    def dialled(self, tenant_id: str, number: str) -> tuple[TenantRow, Target | None] | None:
+        rows = self._pool.query(_DIALLED, (*((tenant_id, number) * 4), number, tenant_id))
+        if not rows:
+            return None
+        row = rows[0]
+        tenant = _tenant(row)
+        if row[5] is not None:
+            box = _box(row[9:13], str(row[5])) if row[9] is not None else None
+            return tenant, Target("extension", number, users=(_user(row[5:9]),), mailbox=box)
+        if row[13] is None:
+            return tenant, None
+        return tenant, self._feature(str(row[13]), tenant_id, number)
 
     def voicemail(self, tenant_id: str, mailbox: str) -> Voicemail | None:
         rows = self._pool.query(
@@ -222,15 +236,8 @@ class MariaDBRepository:
     def ping(self) -> None:
         self._pool.query("SELECT 1")
 
-    def target(self, tenant_id: str, number: str) -> Target | None:
-        kinds = self._pool.query(_KIND_QUERY, (tenant_id, number) * 5)
-        if not kinds:
-            return None
-        kind = str(kinds[0][0])
+    def _feature(self, kind: str, tenant_id: str, number: str) -> Target:
         key = (tenant_id, number)
-        if kind == "extension":
-            user, box = self.directory_entry(tenant_id, number)
-            return Target(kind, number, users=(user,), mailbox=box) if user else None
         if kind == "ring_group":
             rows = self._pool.query(
                 "SELECT name, strategy, ring_timeout_s FROM ring_groups"
