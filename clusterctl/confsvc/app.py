@@ -105,11 +105,11 @@ class ConfigService:
         fs_name, entry = client
         try:
             request = parse_body(self._body(environ))
+            handler = HANDLERS.get(request.section)
+            asker = Asker(fs_name, entry.shard)
+            answer = handler(request, asker, self.config, self.repo) if handler else None
         except BadRequest as exc:
             raise Reply(400, str(exc)) from None
-        handler = HANDLERS.get(request.section)
-        asker = Asker(fs_name, entry.shard)
-        answer = handler(request, asker, self.config, self.repo) if handler else None
         return 200, _XML, answer if answer is not None else xmlout.not_found()
 
     def _body(self, environ: dict[str, Any]) -> bytes:
