@@ -157,27 +157,32 @@ def _tenant(row: tuple[Any, ...]) -> TenantRow:
 _TENANT_COLUMNS = "t.id, t.name, t.domain, t.shard, t.permissions"
 _USER_COLUMNS = "e.extension, e.sip_username, e.display_name, e.caller_id_number"
 _BOX_COLUMNS = "v.mailbox, v.pin_hash, v.email, v.max_messages"
-# One round trip per directory lookup: tenant, user and the box numbered like the id.
+# One round trip per directory lookup: the tenant, the user by extension and by SIP username
+# (two joins on the unique keys: an OR or a sort would make MariaDB build a temporary table,
+# four times slower), and the box numbered like the id.
 _DIRECTORY = (
-    f"SELECT {_TENANT_COLUMNS}, {_USER_COLUMNS}, {_BOX_COLUMNS} FROM tenants t"
-    " LEFT JOIN extensions e ON e.tenant_id = t.id AND e.enabled"
-    " AND (e.extension = %s OR e.sip_username = %s)"
+    f"SELECT {_TENANT_COLUMNS}, {_USER_COLUMNS},"
+    " n.extension, n.sip_username, n.display_name, n.caller_id_number, {_BOX_COLUMNS}"
+    " FROM tenants t"
+    " LEFT JOIN extensions e ON e.tenant_id = t.id AND e.extension = %s AND e.enabled"
+    " LEFT JOIN extensions n ON n.tenant_id = t.id AND n.sip_username = %s AND n.enabled"
     " LEFT JOIN voicemail_boxes v ON v.tenant_id = t.id AND v.mailbox = %s"
-    " WHERE t.domain = %s AND t.enabled ORDER BY e.extension = %s DESC LIMIT 1"
-)
-# One round trip for the tenant and an extension (the common call) with its box, and which
-# other kind of feature the number is (over each table's unique key).
+    " WHERE t.domain = %s AND t.enabled"
+).replace("{_BOX_COLUMNS}", _BOX_COLUMNS)
+# One round trip for the tenant, an extension (the common call) with its box, and whether the
+# number is another kind of feature: constant lookups on unique keys only.
 _DIALLED = (
-    f"SELECT {_TENANT_COLUMNS}, {_USER_COLUMNS}, {_BOX_COLUMNS},"
-    " (SELECT 'ring_group' FROM ring_groups WHERE tenant_id = %s AND number = %s"
-    " UNION ALL SELECT 'conference' FROM conferences WHERE tenant_id = %s AND number = %s"
-    " UNION ALL SELECT 'queue' FROM queues WHERE tenant_id = %s AND number = %s"
-    " UNION ALL SELECT 'ivr' FROM ivr_menus WHERE tenant_id = %s AND number = %s LIMIT 1)"
+    f"SELECT {_TENANT_COLUMNS}, {_USER_COLUMNS}, {_BOX_COLUMNS}, g.id, c.id, q.id, m.id"
     " FROM tenants t"
     " LEFT JOIN extensions e ON e.tenant_id = t.id AND e.extension = %s AND e.enabled"
     " LEFT JOIN voicemail_boxes v ON v.extension_id = e.id"
+    " LEFT JOIN ring_groups g ON g.tenant_id = t.id AND g.number = %s"
+    " LEFT JOIN conferences c ON c.tenant_id = t.id AND c.number = %s"
+    " LEFT JOIN queues q ON q.tenant_id = t.id AND q.number = %s"
+    " LEFT JOIN ivr_menus m ON m.tenant_id = t.id AND m.number = %s"
     " WHERE t.id = %s AND t.enabled LIMIT 1"
 )
+_OTHER_KINDS = ("ring_group", "conference", "queue", "ivr")
 
 
 def _user(row: tuple[Any, ...]) -> User:
@@ -196,16 +201,19 @@ class MariaDBRepository:
         self._pool = pool
 
     def directory(self, domain: str, user_id: str) -> DirectoryEntry | None:
-        rows = self._pool.query(_DIRECTORY, (user_id, user_id, user_id, domain, user_id))
+        rows = self._pool.query(_DIRECTORY, (user_id, user_id, user_id, domain))
         if not rows:
             return None
         row = rows[0]
-        user = _user(row[5:9]) if row[5] is not None else None
-        box = _box(row[9:13], None) if row[9] is not None else None
+        if row[5] is not None:
+            user: User | None = _user(row[5:9])
+        else:
+            user = _user(row[9:13]) if row[9] is not None else None
+        box = _box(row[13:17], None) if row[13] is not None else None
         return DirectoryEntry(_tenant(row), user, box)
 
     def dialled(self, tenant_id: str, number: str) -> tuple[TenantRow, Target | None] | None:
-        rows = self._pool.query(_DIALLED, (*((tenant_id, number) * 4), number, tenant_id))
+        rows = self._pool.query(_DIALLED, (number,) * 5 + (tenant_id,))
         if not rows:
             return None
         row = rows[0]
@@ -213,9 +221,10 @@ class MariaDBRepository:
         if row[5] is not None:
             box = _box(row[9:13], str(row[5])) if row[9] is not None else None
             return tenant, Target("extension", number, users=(_user(row[5:9]),), mailbox=box)
-        if row[13] is None:
-            return tenant, None
-        return tenant, self._feature(str(row[13]), tenant_id, number)
+        for kind, found in zip(_OTHER_KINDS, row[13:17], strict=True):
+            if found is not None:
+                return tenant, self._feature(kind, tenant_id, number)
+        return tenant, None
 
     def voicemail(self, tenant_id: str, mailbox: str) -> Voicemail | None:
         rows = self._pool.query(
