@@ -21,14 +21,15 @@ generator shares the machine's cores with the server, as the text beside the fig
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
 import os
 import platform
-import queue
 import random
 import secrets
+import signal
 import socketserver
 import statistics
 import string
@@ -39,7 +40,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -131,12 +131,14 @@ def provision(conn: Any, cfg: str, edge: str, tenants: int, users: int, work: Pa
 # --- the server process --------------------------------------------------------------------
 
 
-def serve(config_path: str, static_path: str, port_file: str) -> None:
-    """Run the app (POST) and the static file (GET /static.xml) until killed."""
+def serve(config_path: str, static_path: str, port_file: str, processes: int) -> None:
+    """Run the app (POST) and the static file (GET /static.xml) until killed, in
+    ``processes`` processes sharing one listening socket (mod_wsgi's ``processes=N``: one
+    Python process uses one core at a time)."""
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer  # noqa: PLC0415
 
-    from clusterctl.confsvc.config import load_config  # noqa: PLC0415
     from clusterctl.confsvc.app import create_app  # noqa: PLC0415
+    from clusterctl.confsvc.config import load_config  # noqa: PLC0415
 
     app = create_app(load_config(Path(config_path)))
 
@@ -150,7 +152,7 @@ def serve(config_path: str, static_path: str, port_file: str) -> None:
         return app(environ, start_response)
 
     class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     class Server(socketserver.ThreadingMixIn, WSGIServer):
@@ -159,7 +161,11 @@ def serve(config_path: str, static_path: str, port_file: str) -> None:
 
     httpd = Server(("127.0.0.1", 0), Quiet)
     httpd.set_app(router)
-    Path(port_file).write_text(str(httpd.server_address[1]))
+    for _ in range(processes - 1):
+        if os.fork() == 0:
+            break  # a child: serve on the inherited socket (each opens its own pool lazily)
+    else:
+        Path(port_file).write_text(str(httpd.server_address[1]))
     httpd.serve_forever()
 
 
@@ -208,42 +214,49 @@ def one(port: int, source: str, body: bytes | None) -> tuple[float, int, int]:
         conn.close()
 
 
-def open_loop(port: int, work: list[tuple[str, bytes | None]], rate: float,
-              threads: int = 48) -> dict[str, Any]:
-    """Send ``work`` at ``rate``/s on schedule; latency of each from its send."""
-    jobs: queue.Queue[tuple[float, str, bytes | None] | None] = queue.Queue()
+async def _fetch(port: int, source: str, body: bytes | None) -> tuple[int, int]:
+    """One HTTP/1.0 request on a new connection (as mod_xml_curl): (status, bytes)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    try:
+        if body is None:
+            head = b"GET /static.xml HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        else:
+            head = (b"POST /freeswitch HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                    b"User-Agent: freeswitch-xml/1.0\r\n"
+                    b"Content-Type: application/x-www-form-urlencoded\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        writer.write(head)
+        data = await reader.read()  # HTTP/1.0: the server closes after the response
+    finally:
+        writer.close()
+    status = int(data[9:12]) if data[:5] == b"HTTP/" else 0
+    return status, len(data)
+
+
+def open_loop(port: int, work: list[tuple[str, bytes | None]], rate: float) -> dict[str, Any]:
+    """Send ``work`` at ``rate``/s on schedule from one event loop (cheap on the client side,
+    so the server gets the cores); latency of each request from its send."""
     results: list[tuple[float, int, float]] = []
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.2
-    for i, (source, body) in enumerate(work):
-        jobs.put((start + i / rate, source, body))
 
-    def worker() -> None:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            due, source, body = job
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            late = time.perf_counter() - due
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.2
+
+        async def send(i: int, source: str, body: bytes | None) -> None:
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            sent = loop.time()
             try:
-                seconds, status, _ = one(port, source, body)
-            except OSError:
-                seconds, status = 10.0, 0
-            with lock:
-                results.append((seconds, status, late))
+                status, _ = await asyncio.wait_for(_fetch(port, source, body), 10)
+            except (OSError, TimeoutError):
+                status = 0
+            results.append((loop.time() - sent, status, sent - due))
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for _ in pool:
-        jobs.put(None)
-    for t in pool:
-        t.join(timeout=MAX_PHASE_S)
-    elapsed = time.perf_counter() - start
-    return summary(results, elapsed)
+        await asyncio.gather(*(send(i, s, b) for i, (s, b) in enumerate(work)))
+
+    began = time.perf_counter()
+    asyncio.run(run())
+    return summary(results, time.perf_counter() - began - 0.2)
 
 
 def closed_loop(port: int, work: list[tuple[str, bytes | None]], seconds: float,
@@ -304,12 +317,14 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pool-size", type=int, default=8)
+    parser.add_argument("--server-processes", type=int, default=2, choices=range(1, 9),
+                        help="Server processes sharing the socket (as mod_wsgi processes=N).")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
-    parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "STATIC", "PORTFILE"),
+    parser.add_argument("--serve", nargs=4, metavar=("CONFIG", "STATIC", "PORTFILE", "N"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(*args.serve)
+        serve(*args.serve[:3], int(args.serve[3]))
         return 0
     if args.rate * args.seconds > MAX_REQUESTS or max(args.seconds, args.max_seconds) > MAX_PHASE_S:
         parser.error(f"bounded: at most {MAX_REQUESTS} requests and {MAX_PHASE_S} s per phase")
@@ -353,8 +368,9 @@ def main() -> int:
             static.write_bytes(b"placeholder")
             port_file = work / "port"
             server = subprocess.Popen(
-                [sys.executable, __file__, "--serve", str(config), str(static), str(port_file)],
-                stdout=subprocess.DEVNULL)
+                [sys.executable, __file__, "--serve", str(config), str(static), str(port_file),
+                 str(args.server_processes)],
+                stdout=subprocess.DEVNULL, start_new_session=True)
             deadline = time.monotonic() + 15
             while not port_file.exists() or not port_file.read_text():
                 if time.monotonic() > deadline or server.poll() is not None:
@@ -379,13 +395,17 @@ def main() -> int:
             static_size = static.stat().st_size
             statics: list[tuple[str, bytes | None]] = [(CLIENT_ADDRESSES[0], None)] * count
 
+            load_before = os.getloadavg()[0]
             service_rate = open_loop(port, lookups, args.rate)
             static_rate = open_loop(port, statics, args.rate)
             service_max = closed_loop(port, lookups, args.max_seconds, args.concurrency)
             static_max = closed_loop(port, statics, args.max_seconds, args.concurrency)
+            load_after = os.getloadavg()[0]
     finally:
         if server is not None:
-            server.terminate()
+            # The server's forked children share its process group (its own session).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=5)
         with admin.cursor() as cur:
@@ -395,11 +415,13 @@ def main() -> int:
 
     machine = f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
     print(f"machine: {machine}; MariaDB {server_version} on loopback;"
-          " server: wsgiref + ThreadingMixIn, one process, pool of"
+          f" server: wsgiref + ThreadingMixIn, {args.server_processes} process(es), each a pool of"
           f" {args.pool_size} connections; a new TCP connection per request")
-    print(f"response size: service mean {mean_size} B, static file {static_size} B")
+    print(f"response size: service mean {mean_size} B, static file {static_size} B;"
+          f" load average (1 min) {load_before:.1f} before, {load_after:.1f} after"
+          " (anything above the core count means other work shared the machine)")
     print(f"{'':34} {'req':>6} {'err':>4} {'rate/s':>7} {'p50 ms':>7} {'p90 ms':>7}"
-          f" {'p99 ms':>7} {'max ms':>7}")
+          f" {'p99 ms':>7} {'max ms':>7} {'late p99':>8}")
     for name, row in (
         (f"service @{args.rate:.0f}/s, {args.seconds:.0f} s", service_rate),
         (f"static file @{args.rate:.0f}/s, {args.seconds:.0f} s", static_rate),
@@ -407,7 +429,8 @@ def main() -> int:
         (f"static file max, {args.concurrency} clients", static_max),
     ):
         print(f"{name:34} {row['requests']:>6} {row['errors']:>4} {row['rate']:>7} "
-              f"{row['p50_ms']:>7} {row['p90_ms']:>7} {row['p99_ms']:>7} {row['max_ms']:>7}")
+              f"{row['p50_ms']:>7} {row['p90_ms']:>7} {row['p99_ms']:>7} {row['max_ms']:>7}"
+              f" {row['late_p99_ms']:>8}")
     ratio = service_max["rate"] / static_max["rate"] if static_max["rate"] else 0.0
     print(f"service max throughput / static file max throughput: {ratio:.2f}")
     if args.json:
