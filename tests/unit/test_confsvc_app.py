@@ -265,7 +265,8 @@ def test_http_bad_input(app, kwargs, status):
 @pytest.mark.parametrize(
     "body",
     [b"\xff\xfe", b"section=%ff%fe", b"hostname=vm",
-     b"section=directory&domain=acme.example.org&user=%ff%fe", b"section=directory&section=dialplan",
+     b"section=directory&domain=acme.example.org&user=%ff%fe",
+     b"section=directory&section=dialplan",
      b"a=" + b"&a=".join([b"1"] * 2500)],
 )
 def test_malformed_bodies_are_400(app, body):
