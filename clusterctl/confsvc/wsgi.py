@@ -1,9 +1,10 @@
 """The mod_wsgi entry point (``WSGIScriptAlias /freeswitch .../clusterctl/confsvc/wsgi.py``).
 
-The config file is ``/etc/clusterctl/confsvc.yml`` unless ``CLUSTERCTL_CONFSVC_CONFIG`` names
-another (set it with ``WSGIDaemonProcess ... `` + ``SetEnv`` is not seen by os.environ under
-mod_wsgi: use the default path, or export it in Apache's envvars). A bad config fails the
-import, so mod_wsgi logs it and answers 500 until it is fixed; nothing is served half-configured.
+The config file is ``/etc/clusterctl/confsvc.yml`` unless the process environment names
+another in ``CLUSTERCTL_CONFSVC_CONFIG`` (Apache's ``SetEnv`` does not reach os.environ under
+mod_wsgi: keep the default path, or export the variable in Apache's envvars). A bad config
+fails the import, so mod_wsgi logs it and answers 500 until it is fixed: nothing is served
+half-configured.
 """
 
 from __future__ import annotations

@@ -107,7 +107,22 @@ def make_plan(current: TenantState, desired: TenantState, *, prune: bool) -> Pla
                 kept[key] = item
                 unmanaged.append(Change("-", kind, key))
     tenant_changed = _changed_fields(current.tenant, desired.tenant)
-    conflicts = tuple(
+    stale_digests: tuple[str, ...] = ()
+    if current.tenant.domain and "domain" in tenant_changed:
+        # The domain is the digest realm: a user whose digests did not change with it (given
+        # as a digest, or kept) could no longer authenticate.
+        stale_digests = tuple(
+            f"user {key}: its digests were made for domain {current.tenant.domain}: give its"
+            " password in the file"
+            for key, user in result.users.items()
+            if key in current.users and current.users[key].ha1 == user.ha1
+        ) + tuple(
+            f"voicemail box {key}: its PIN hash was made for domain {current.tenant.domain}:"
+            " give its PIN in the file"
+            for key, box in result.voicemail.items()
+            if key in current.voicemail and current.voicemail[key].pin_hash == box.pin_hash
+        )
+    conflicts = stale_digests + tuple(
         f"{_LABELS[c.kind]} {c.key} is in the database but not in the file, which uses"
         f" number {c.key} for something else: remove it with --prune"
         for c in unmanaged

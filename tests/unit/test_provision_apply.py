@@ -178,3 +178,30 @@ def test_cli_missing_file(tmp_path, cli_store):
     result = CliRunner().invoke(
         cli.main, ["provision", "diff", "-f", str(tmp_path / "none.yml"), "-i", "inv"])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_domain_change_moves_every_edge_row(tmp_path):
+    store = MemoryStore()
+    apply(write(tmp_path, ACME), store)
+    moved = cluster(tenants=[
+        {"id": "acme", "name": "Acme", "domain": "acme.example.net", "shard": "s1",
+         "dids": ["+4930123400", "+4930123401"], "permissions": ["internal", "national"]},
+        {"id": "globex", "name": "Globex", "domain": "globex.example.org", "shard": "s2"},
+    ])
+    flusher = RecordingFlusher()
+    done = command.apply_file(write(tmp_path, ACME), moved, store, flusher, prune=False)
+    assert done.plan.tenant_changed == ("domain",)
+    assert set(store.subscribers) == {("1001", "acme.example.net"), ("bob", "acme.example.net")}
+    assert ("1001", "acme.example.org") in flusher.calls[0][0]
+
+
+def test_domain_change_needs_passwords_not_digests(tmp_path):
+    store = MemoryStore()
+    apply(write(tmp_path, ACME), store)
+    [exported] = command.export_tenants(cluster(), store, "acme", tmp_path / "out")
+    moved = cluster(tenants=[
+        {"id": "acme", "name": "Acme", "domain": "acme.example.net", "shard": "s1",
+         "dids": ["+4930123400", "+4930123401"], "permissions": ["internal", "national"]},
+    ])
+    with pytest.raises(BadInput, match="user 1001: its digests were made for domain"):
+        command.plan_file(exported, moved, store, prune=False)
