@@ -4,18 +4,21 @@
 1. Provisions TENANTS x USERS users (default 100 x 100 = 10,000) into a local MariaDB test
    server (tests/mariadb_support.py: CLUSTERCTL_TEST_MARIADB, default 127.0.0.1:3307) through
    ``clusterctl provision`` (MariaDBStore), one tenant file each.
-2. Serves the WSGI app with a multi-threaded stdlib server (wsgiref + ThreadingMixIn) in a
-   separate process, as the ``config`` user through the pool, with one more route: a static
-   XML file of the service's mean response size, read from disk per request (the reference).
+2. Serves the WSGI app with a multi-threaded stdlib server (wsgiref's WSGIServer, requests on
+   a fixed pool of threads) in separate processes sharing one socket (mod_wsgi's
+   ``processes=N threads=T``), as a SELECT-only database user through the pool, with one more
+   route: a static XML file of the service's mean response size, read from disk per request
+   (the reference).
 3. Open loop: directory + dialplan lookups (half each, random users and features of random
    tenants, from the four "feature server" addresses 127.0.0.11-14) at RATE/s for SECONDS,
    then the static file at the same rate; p50/p90/p99/max latency per request (a new TCP
-   connection each, as mod_xml_curl does).
+   connection each, as mod_xml_curl does), seen by the client and inside the server.
 4. Closed loop: CONCURRENCY clients as fast as they go for MAX_SECONDS, service then static:
    requests per second.
 
 Bounded: at most 100,000 requests per phase and 120 s per phase; loopback only. The load
-generator shares the machine's cores with the server, as the text beside the figures says.
+generator shares the machine's cores with the server; the load average printed with the
+figures says whether anything else did too.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import platform
 import random
 import secrets
 import signal
-import socketserver
 import statistics
 import string
 import subprocess
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +134,8 @@ def provision(conn: Any, cfg: str, edge: str, tenants: int, users: int, work: Pa
 # --- the server process --------------------------------------------------------------------
 
 
-def serve(config_path: str, static_path: str, port_file: str, processes: int) -> None:
+def serve(config_path: str, static_path: str, port_file: str, processes: int,
+          threads: int) -> None:
     """Run the app (POST) and the static file (GET /static.xml) until killed, in
     ``processes`` processes sharing one listening socket (mod_wsgi's ``processes=N``: one
     Python process uses one core at a time)."""
@@ -142,22 +146,48 @@ def serve(config_path: str, static_path: str, port_file: str, processes: int) ->
 
     app = create_app(load_config(Path(config_path)))
 
+    # Time inside the server per request (after HTTP parsing, before the write): the part
+    # the client's own scheduling cannot distort on a busy machine.
+    timings: list[float] = []
+
     def router(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == "/bench-stats":
+            body = json.dumps({"pid": os.getpid(), "ms": timings}).encode()
+            timings.clear()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        began = time.perf_counter()
         if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/static.xml":
             with open(static_path, "rb") as f:  # per request, as a file server would
-                body = f.read()
+                out = [f.read()]
             start_response("200 OK", [("Content-Type", "text/xml"),
-                                      ("Content-Length", str(len(body)))])
-            return [body]
-        return app(environ, start_response)
+                                      ("Content-Length", str(len(out[0])))])
+        else:
+            out = list(app(environ, start_response))
+        timings.append((time.perf_counter() - began) * 1000)
+        return out
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    class Server(socketserver.ThreadingMixIn, WSGIServer):
-        daemon_threads = True
+    class Server(WSGIServer):
+        """Requests on a fixed pool of threads, as mod_wsgi's ``threads=N`` (one per pooled
+        database connection, so none waits for a connection); the rest wait in the backlog."""
+
         request_queue_size = 1024
+        workers = ThreadPoolExecutor(max_workers=threads)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            self.workers.submit(self._serve, request, client_address)
+
+        def _serve(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
 
     httpd = Server(("127.0.0.1", 0), Quiet)
     httpd.set_app(router)
@@ -259,6 +289,21 @@ def open_loop(port: int, work: list[tuple[str, bytes | None]], rate: float) -> d
     return summary(results, time.perf_counter() - began - 0.2)
 
 
+def server_times(port: int, processes: int) -> list[float]:
+    """Collect (and reset) the in-server times of every server process."""
+    seen: dict[int, list[float]] = {}
+    for _ in range(200):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                          source_address=(CLIENT_ADDRESSES[0], 0))
+        conn.request("GET", "/bench-stats")
+        got = json.loads(conn.getresponse().read())
+        conn.close()
+        seen.setdefault(got["pid"], []).extend(got["ms"])
+        if len(seen) == processes:
+            break
+    return sorted(ms for times in seen.values() for ms in times)
+
+
 def closed_loop(port: int, work: list[tuple[str, bytes | None]], seconds: float,
                 clients: int) -> dict[str, Any]:
     """``clients`` loops sending back to back for ``seconds``: throughput."""
@@ -320,11 +365,11 @@ def main() -> int:
     parser.add_argument("--server-processes", type=int, default=2, choices=range(1, 9),
                         help="Server processes sharing the socket (as mod_wsgi processes=N).")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
-    parser.add_argument("--serve", nargs=4, metavar=("CONFIG", "STATIC", "PORTFILE", "N"),
+    parser.add_argument("--serve", nargs=5, metavar=("CONFIG", "STATIC", "PORTFILE", "N", "T"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(*args.serve[:3], int(args.serve[3]))
+        serve(*args.serve[:3], int(args.serve[3]), int(args.serve[4]))
         return 0
     if args.rate * args.seconds > MAX_REQUESTS or max(args.seconds, args.max_seconds) > MAX_PHASE_S:
         parser.error(f"bounded: at most {MAX_REQUESTS} requests and {MAX_PHASE_S} s per phase")
@@ -369,7 +414,7 @@ def main() -> int:
             port_file = work / "port"
             server = subprocess.Popen(
                 [sys.executable, __file__, "--serve", str(config), str(static), str(port_file),
-                 str(args.server_processes)],
+                 str(args.server_processes), str(args.pool_size)],
                 stdout=subprocess.DEVNULL, start_new_session=True)
             deadline = time.monotonic() + 15
             while not port_file.exists() or not port_file.read_text():
@@ -396,10 +441,19 @@ def main() -> int:
             statics: list[tuple[str, bytes | None]] = [(CLIENT_ADDRESSES[0], None)] * count
 
             load_before = os.getloadavg()[0]
-            service_rate = open_loop(port, lookups, args.rate)
-            static_rate = open_loop(port, statics, args.rate)
-            service_max = closed_loop(port, lookups, args.max_seconds, args.concurrency)
-            static_max = closed_loop(port, statics, args.max_seconds, args.concurrency)
+            phases = {}
+            server_side = {}
+            for name, run in (
+                ("service_rate", lambda: open_loop(port, lookups, args.rate)),
+                ("static_rate", lambda: open_loop(port, statics, args.rate)),
+                ("service_max", lambda: closed_loop(port, lookups, args.max_seconds,
+                                                    args.concurrency)),
+                ("static_max", lambda: closed_loop(port, statics, args.max_seconds,
+                                                   args.concurrency)),
+            ):
+                server_times(port, args.server_processes)
+                phases[name] = run()
+                server_side[name] = server_times(port, args.server_processes)
             load_after = os.getloadavg()[0]
     finally:
         if server is not None:
@@ -415,28 +469,35 @@ def main() -> int:
 
     machine = f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
     print(f"machine: {machine}; MariaDB {server_version} on loopback;"
-          f" server: wsgiref + ThreadingMixIn, {args.server_processes} process(es), each a pool of"
-          f" {args.pool_size} connections; a new TCP connection per request")
+          f" server: wsgiref, {args.server_processes} process(es) x {args.pool_size} threads, each"
+          f" thread a pooled database connection; a new TCP connection per request")
     print(f"response size: service mean {mean_size} B, static file {static_size} B;"
           f" load average (1 min) {load_before:.1f} before, {load_after:.1f} after"
           " (anything above the core count means other work shared the machine)")
+    print("client side: from send to the last byte, a new connection each; 'late' = how far"
+          " behind schedule the client sent (a busy client); server side: inside the server,"
+          " after HTTP parsing")
     print(f"{'':34} {'req':>6} {'err':>4} {'rate/s':>7} {'p50 ms':>7} {'p90 ms':>7}"
-          f" {'p99 ms':>7} {'max ms':>7} {'late p99':>8}")
-    for name, row in (
-        (f"service @{args.rate:.0f}/s, {args.seconds:.0f} s", service_rate),
-        (f"static file @{args.rate:.0f}/s, {args.seconds:.0f} s", static_rate),
-        (f"service max, {args.concurrency} clients", service_max),
-        (f"static file max, {args.concurrency} clients", static_max),
-    ):
-        print(f"{name:34} {row['requests']:>6} {row['errors']:>4} {row['rate']:>7} "
+          f" {'p99 ms':>7} {'max ms':>7} {'late p99':>8} {'srv p50':>8} {'srv p99':>8}")
+    labels = {
+        "service_rate": f"service @{args.rate:.0f}/s, {args.seconds:.0f} s",
+        "static_rate": f"static file @{args.rate:.0f}/s, {args.seconds:.0f} s",
+        "service_max": f"service max, {args.concurrency} clients",
+        "static_max": f"static file max, {args.concurrency} clients",
+    }
+    for key, label in labels.items():
+        row = phases[key]
+        inside = server_side[key]
+        row["server_p50_ms"] = round(inside[len(inside) // 2], 2) if inside else 0.0
+        row["server_p99_ms"] = round(inside[int(0.99 * len(inside))], 2) if inside else 0.0
+        print(f"{label:34} {row['requests']:>6} {row['errors']:>4} {row['rate']:>7} "
               f"{row['p50_ms']:>7} {row['p90_ms']:>7} {row['p99_ms']:>7} {row['max_ms']:>7}"
-              f" {row['late_p99_ms']:>8}")
-    ratio = service_max["rate"] / static_max["rate"] if static_max["rate"] else 0.0
+              f" {row['late_p99_ms']:>8} {row['server_p50_ms']:>8} {row['server_p99_ms']:>8}")
+    static_max = phases["static_max"]["rate"]
+    ratio = phases["service_max"]["rate"] / static_max if static_max else 0.0
     print(f"service max throughput / static file max throughput: {ratio:.2f}")
     if args.json:
-        print(json.dumps({"service_rate": service_rate, "static_rate": static_rate,
-                          "service_max": service_max, "static_max": static_max,
-                          "mean_size": mean_size, "provision_s": round(took, 1)}))
+        print(json.dumps({**phases, "mean_size": mean_size, "provision_s": round(took, 1)}))
     return 0
 
 
