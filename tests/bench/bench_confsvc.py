@@ -410,7 +410,6 @@ def main() -> int:
                 "clients": clients, "edge": {"vip": "127.0.0.10"},
             }))
             static = work / "static.xml"
-            static.write_bytes(b"placeholder")
             port_file = work / "port"
             server = subprocess.Popen(
                 [sys.executable, __file__, "--serve", str(config), str(static), str(port_file),
