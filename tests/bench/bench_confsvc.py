@@ -15,6 +15,9 @@
    connection each, as mod_xml_curl does), seen by the client and inside the server.
 4. Closed loop: CONCURRENCY clients as fast as they go for MAX_SECONDS, service then static:
    requests per second.
+5. CPU per request of the server processes, MariaDB (its pid in CLUSTERCTL_TEST_MARIADB_PID)
+   and the load generator, per phase: on a machine other work shares, latency measures the
+   waiting; CPU per request stays what the service costs.
 
 Bounded: at most 100,000 requests per phase and 120 s per phase; loopback only. The load
 generator shares the machine's cores with the server; the load average printed with the
@@ -153,7 +156,8 @@ def serve(config_path: str, static_path: str, port_file: str, processes: int,
     def router(environ: dict[str, Any], start_response: Any) -> Any:
         if environ["PATH_INFO"] == "/bench-stats":
             body = json.dumps({"pid": os.getpid(), "ms": timings}).encode()
-            timings.clear()
+            if environ.get("QUERY_STRING") != "peek":
+                timings.clear()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
         began = time.perf_counter()
@@ -287,6 +291,30 @@ def open_loop(port: int, work: list[tuple[str, bytes | None]], rate: float) -> d
     began = time.perf_counter()
     asyncio.run(run())
     return summary(results, time.perf_counter() - began - 0.2)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes used so far (from /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(port: int, processes: int) -> list[int]:
+    """The server processes' ids (they answer /bench-stats)."""
+    seen: set[int] = set()
+    for _ in range(200):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                          source_address=(CLIENT_ADDRESSES[0], 0))
+        conn.request("GET", "/bench-stats?peek")
+        seen.add(json.loads(conn.getresponse().read())["pid"])
+        conn.close()
+        if len(seen) == processes:
+            break
+    return sorted(seen)
 
 
 def server_times(port: int, processes: int) -> list[float]:
@@ -445,6 +473,10 @@ def main() -> int:
             load_before = os.getloadavg()[0]
             phases = {}
             server_side = {}
+            pids = server_pids(port, args.server_processes)
+            db_pid = os.environ.get("CLUSTERCTL_TEST_MARIADB_PID", "")
+            db_pids = [int(db_pid)] if db_pid.isdigit() else []
+            cpu: dict[str, tuple[float, float, float]] = {}
             for name, run in (
                 ("service_rate", lambda: open_loop(port, lookups, args.rate)),
                 ("static_rate", lambda: open_loop(port, statics, args.rate)),
@@ -454,7 +486,10 @@ def main() -> int:
                                                    args.concurrency)),
             ):
                 server_times(port, args.server_processes)
+                before = (cpu_seconds(pids), cpu_seconds(db_pids), cpu_seconds([os.getpid()]))
                 phases[name] = run()
+                after = (cpu_seconds(pids), cpu_seconds(db_pids), cpu_seconds([os.getpid()]))
+                cpu[name] = (after[0] - before[0], after[1] - before[1], after[2] - before[2])
                 server_side[name] = server_times(port, args.server_processes)
             load_after = os.getloadavg()[0]
     finally:
@@ -495,6 +530,15 @@ def main() -> int:
         print(f"{label:34} {row['requests']:>6} {row['errors']:>4} {row['rate']:>7} "
               f"{row['p50_ms']:>7} {row['p90_ms']:>7} {row['p99_ms']:>7} {row['max_ms']:>7}"
               f" {row['late_p99_ms']:>8} {row['server_p50_ms']:>8} {row['server_p99_ms']:>8}")
+    print("CPU per request (ms; contention changes waiting, hardly this): server processes /"
+          " MariaDB (CLUSTERCTL_TEST_MARIADB_PID) / load generator")
+    for key, label in labels.items():
+        count = max(1, phases[key]["requests"])
+        server_cpu, db_cpu, client_cpu = (1000 * c / count for c in cpu[key])
+        phases[key]["cpu_ms"] = {"server": round(server_cpu, 3), "mariadb": round(db_cpu, 3),
+                                 "client": round(client_cpu, 3)}
+        db_text = f"{db_cpu:.3f}" if db_pids else "n/a"
+        print(f"{label:34} {server_cpu:.3f} / {db_text} / {client_cpu:.3f}")
     static_max = phases["static_max"]["rate"]
     ratio = phases["service_max"]["rate"] / static_max if static_max else 0.0
     print(f"service max throughput / static file max throughput: {ratio:.2f}")
