@@ -61,7 +61,10 @@ def load(text: str, file: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise YamlError([Issue(file, line, f"not valid YAML: {exc.problem or exc}")]) from None
+        # Only the problem, never str(exc): that quotes the offending line, which may hold a
+        # password.
+        problem = exc.problem or "syntax error"
+        raise YamlError([Issue(file, line, f"not valid YAML: {problem}")]) from None
     finally:
         loader.dispose()
     if issues:

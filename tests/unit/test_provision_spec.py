@@ -185,3 +185,9 @@ def test_pin_rule(pin, ok):
 )
 def test_password_rule(password, ok):
     assert (digest.password_problem(password, "alice", "1001") is None) is ok
+
+
+def test_yaml_error_never_quotes_the_line(tmp_path):
+    found, message = errors(tmp_path, 'tenant: acme\nusers:\n  - password: "Secret-Value-99\n')
+    assert "Secret-Value-99" not in message
+    assert found[0].startswith("4: not valid YAML")
