@@ -443,3 +443,90 @@ def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
     cluster = check_inventory(inventory, vault_password_file)
     built = command.vip_drill(cluster, fault)
     _run_drill(cluster, built, {**opts, "fault": fault})
+
+
+# --- provision ------------------------------------------------------------------------------
+
+
+@main.group()
+def provision() -> None:
+    """Tenants from declarative files: users, voicemail, ring groups, IVRs, queues, DIDs."""
+
+
+def _provision_options(func: F) -> F:
+    for option in reversed([
+        click.option("-f", "--file", "file", required=True, type=click.Path(path_type=str),
+                     help="The tenant file (YAML)."),
+        inventory_option,
+        click.option("--prune", is_flag=True,
+                     help="Delete what the database has for the tenant and the file lacks."),
+        click.option("--vault-password-file", type=click.Path(path_type=str), default=None),
+    ]):
+        func = option(func)
+    return func
+
+
+@provision.command("diff")
+@_provision_options
+def provision_diff(file: str, inventory: str, prune: bool,
+                   vault_password_file: str | None) -> None:
+    """What applying FILE would change (writes nothing)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from clusterctl.provision import command  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    with command.open_store(cluster) as store:
+        plan, _ = command.plan_file(Path(file), cluster, store, prune=prune)
+    for line in plan.lines():
+        click.echo(line)
+    click.echo(f"tenant {plan.tenant_id}: " + (
+        "no change" if plan.empty else f"{len(plan.changes)} change(s) to apply"))
+
+
+@provision.command("apply")
+@_provision_options
+def provision_apply(file: str, inventory: str, prune: bool,
+                    vault_password_file: str | None) -> None:
+    """Write FILE's changes in one transaction; flush changed users on the tenant's shard."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from clusterctl.provision import command  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    with command.open_store(cluster) as store:
+        done = command.apply_file(Path(file), cluster, store, command.default_flusher(cluster),
+                                  prune=prune)
+    for line in done.plan.lines():
+        click.echo(line)
+    if done.plan.empty:
+        click.echo(f"tenant {done.plan.tenant_id}: no change")
+        return
+    click.echo(f"tenant {done.plan.tenant_id}: {len(done.plan.changes)} change(s) applied; "
+               f"{len(done.plan.stale_users)} user(s) flushed on {', '.join(done.hosts)}")
+    if done.flushed.failures:
+        failed = "; ".join(f"{h}: {why}" for h, why in sorted(done.flushed.failures.items()))
+        raise ClusterctlError(f"written, but the cache flush failed on {failed}")
+
+
+@provision.command("export")
+@inventory_option
+@click.option("--tenant", default=None, help="Only this tenant (default: every stored one).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=str),
+              help="Directory for the <tenant>.yml files.")
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def provision_export(inventory: str, tenant: str | None, output: str,
+                     vault_password_file: str | None) -> None:
+    """The database back to tenant files (digests only, never passwords)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from clusterctl.provision import command  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    with command.open_store(cluster) as store:
+        written = command.export_tenants(cluster, store, tenant, Path(output))
+    for path in written:
+        click.echo(f"wrote {path}")

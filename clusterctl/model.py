@@ -8,6 +8,7 @@ entry point can provide (group membership and raw host variables), so the CLI lo
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Annotated, Any, Literal
@@ -222,6 +223,28 @@ class Cluster:
     def is_lab(self) -> bool:
         """True for an inventory written by ``clusterctl lab up``."""
         return self.settings.lab is not None
+
+    def secret(self, key: str) -> str | None:
+        """A secret setting's value, a plain ``{{ vault_x }}`` reference resolved.
+
+        The reference is looked up in the host variables Ansible loaded (vault decrypted);
+        anything else that needs templating is returned as None, so callers report the
+        secret as missing instead of using a template string as a password.
+        """
+        value = getattr(self.settings, key)
+        if value is None:
+            return None
+        found = _REFERENCE.match(value)
+        if found is None:
+            return None if "{{" in value else value
+        for host in self.hosts.values():
+            if found.group(1) in host.vars:
+                resolved = str(host.vars[found.group(1)])
+                return None if "{{" in resolved else resolved
+        return None
+
+
+_REFERENCE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 
 
 @dataclass(frozen=True)

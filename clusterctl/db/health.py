@@ -8,16 +8,21 @@ arguments raise ``DbHealthError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pymysql
 
+from clusterctl.db.connect import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT_S,
+    Connect,
+    Endpoint,
+    open_connection,
+    reason,
+)
 from clusterctl.errors import BadInput
-
-DEFAULT_PORT = 3306
-DEFAULT_TIMEOUT_S = 3.0
 
 _GALERA_STATUS = (
     "SHOW GLOBAL STATUS WHERE Variable_name IN "
@@ -147,9 +152,6 @@ def probe(cur: Cursor, address: str) -> NodeHealth:
     )
 
 
-Connect = Callable[..., Any]
-
-
 def check_node(
     address: str,
     user: str,
@@ -168,22 +170,16 @@ def check_node(
     if timeout_s <= 0:
         raise DbHealthError(f"database health: timeout must be positive, got {timeout_s}")
     try:
-        connection = connect(
-            host=address,
-            port=port,
-            user=user,
-            password=password,
-            connect_timeout=timeout_s,
-            read_timeout=timeout_s,
-            write_timeout=timeout_s,
+        connection = open_connection(
+            Endpoint(address, port), user, password, timeout_s=timeout_s, connect=connect
         )
     except pymysql.MySQLError as exc:
-        return NodeHealth(address=address, reachable=False, error=_reason(exc))
+        return NodeHealth(address=address, reachable=False, error=reason(exc))
     try:
         with connection.cursor() as cur:
             return probe(cur, address)
     except pymysql.MySQLError as exc:
-        return NodeHealth(address=address, reachable=False, error=_reason(exc))
+        return NodeHealth(address=address, reachable=False, error=reason(exc))
     finally:
         connection.close()
 
@@ -202,10 +198,3 @@ def check_cluster(
         check_node(a, user, password, port=port, timeout_s=timeout_s, connect=connect)
         for a in addresses
     ]
-
-
-def _reason(exc: pymysql.MySQLError) -> str:
-    """``(2003, "Can't connect ...")`` -> ``2003 Can't connect ...`` on one line."""
-    if len(exc.args) >= 2:
-        return f"{exc.args[0]} {exc.args[1]}".replace("\n", " ")
-    return str(exc).replace("\n", " ")

@@ -1,0 +1,196 @@
+"""The service's config file, connection pool and XML helpers (no database)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pymysql
+import pytest
+from confsvc_support import acme_repository, call, capture, config
+
+from clusterctl.confsvc import xmlout
+from clusterctl.confsvc.app import ConfigService
+from clusterctl.confsvc.config import ConfigError, load_config, read_password
+from clusterctl.confsvc.pool import Pool, PoolExhausted
+from clusterctl.db.connect import Endpoint, NoDatabase
+
+GOOD = """\
+database:
+  hosts: ["10.9.0.31", "10.9.0.32:3307"]
+  password_file: {secret}
+clients:
+  fs1: {{address: 10.9.0.21, shard: s1}}
+edge: {{vip: 10.9.0.10}}
+"""
+
+
+def test_config_file(tmp_path):
+    secret = tmp_path / "db.secret"
+    secret.write_text("unit-test-secret\n")
+    path = tmp_path / "confsvc.yml"
+    path.write_text(GOOD.format(secret=secret))
+    cfg = load_config(path)
+    assert cfg.database.endpoints() == [Endpoint("10.9.0.31", 3306), Endpoint("10.9.0.32", 3307)]
+    assert read_password(cfg) == "unit-test-secret"
+    assert cfg.client_named("10.9.0.21")[0] == "fs1"
+    assert cfg.client_named("not an address") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("database: [", "not valid YAML"),
+        ("{}", "database: Field required"),
+        (GOOD.replace("edge:", "edgy:"), "edge: Field required"),
+        (GOOD + "dial_rules: [{{permission: local, pattern: '('}}]\n", "bad pattern"),
+        (GOOD.replace("10.9.0.21", "fs1.example"), "clients.fs1.address"),
+    ],
+)
+def test_config_errors(tmp_path, text, message):
+    path = tmp_path / "confsvc.yml"
+    path.write_text(text.format(secret="/nonexistent") if "{secret}" in text else text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_missing_config_and_password_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "none.yml")
+    with pytest.raises(ConfigError, match="database password file /nonexistent: cannot read"):
+        read_password(config())
+
+
+# --- pool ---------------------------------------------------------------------------------
+
+
+class FakeCursor:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, args):
+        if self.conn.fail_next:
+            error = self.conn.fail_next
+            self.conn.fail_next = None
+            raise error
+        self.conn.queries.append((sql, args))
+
+    def fetchall(self):
+        return [(self.conn.host,)]
+
+
+class FakeConnection:
+    def __init__(self, host):
+        self.host = host
+        self.queries = []
+        self.closed = False
+        self.fail_next = None
+
+    def cursor(self):
+        return FakeCursor(self)
+
+    def close(self):
+        self.closed = True
+
+
+class FakeServers:
+    def __init__(self, down=()):
+        self.down = set(down)
+        self.opened = []
+
+    def connect(self, **kw):
+        if kw["host"] in self.down:
+            raise pymysql.err.OperationalError(2003, f"Can't connect to {kw['host']}")
+        conn = FakeConnection(kw["host"])
+        self.opened.append(conn)
+        return conn
+
+
+def pool(servers, size=2, timeout_s=0.2):
+    return Pool([Endpoint("db1"), Endpoint("db2")], "config", "unit-test", database="cfg",
+                size=size, timeout_s=timeout_s, connect=servers.connect)
+
+
+def test_pool_reuses_connections_and_fails_over():
+    servers = FakeServers(down={"db1"})
+    p = pool(servers)
+    assert p.query("SELECT 1") == [("db2",)]
+    assert p.query("SELECT 1") == [("db2",)]
+    assert len(servers.opened) == 1
+
+
+def test_pool_no_database():
+    with pytest.raises(NoDatabase, match="db1:3306: 2003"):
+        pool(FakeServers(down={"db1", "db2"})).query("SELECT 1")
+
+
+def test_pool_retries_once_when_the_connection_died():
+    servers = FakeServers()
+    p = pool(servers)
+    p.query("SELECT 1")
+    servers.opened[0].fail_next = pymysql.err.OperationalError(2013, "Lost connection")
+    assert p.query("SELECT 1") == [("db1",)]
+    assert servers.opened[0].closed and len(servers.opened) == 2
+
+
+def test_pool_does_not_retry_other_errors():
+    servers = FakeServers()
+    p = pool(servers)
+    p.query("SELECT 1")
+    servers.opened[0].fail_next = pymysql.err.ProgrammingError(1064, "syntax")
+    with pytest.raises(pymysql.err.ProgrammingError):
+        p.query("SELECT 1")
+
+
+def test_pool_exhausted_after_waiting():
+    p = pool(FakeServers(), size=1, timeout_s=0.05)
+    with p.connection(), pytest.raises(PoolExhausted):
+        p.query("SELECT 1")
+
+
+def test_pool_is_shared_by_threads():
+    servers = FakeServers()
+    p = pool(servers, size=3, timeout_s=2)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(50):
+                p.query("SELECT 1")
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(servers.opened) <= 3
+    p.close()
+    assert all(c.closed for c in servers.opened)
+
+
+# --- values FreeSWITCH would expand -------------------------------------------------------
+
+
+def test_literal_refuses_expansion():
+    assert xmlout.literal("Alice <&>") == "Alice <&>"
+    with pytest.raises(xmlout.UnsafeValue):
+        xmlout.literal("${system(id)}")
+
+
+def test_stored_value_with_dollar_is_not_served(tmp_path):
+    repo = acme_repository(tmp_path)
+    state = repo.tenants["acme"]
+    state.users["1001"] = dataclasses.replace(state.users["1001"],
+                                              display_name="${system(id)}")
+    app = ConfigService(config(), repo)
+    body = capture(7, domain="acme.example.org", key_value="acme.example.org", user="1001")
+    status, _, out = call(app, body)
+    assert status == 200 and b'status="not found"' in out and b"system" not in out
