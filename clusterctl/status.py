@@ -90,7 +90,7 @@ def gather(
 ) -> ClusterStatus:
     """Read the cluster's state; unreachable parts become ``problems``, not exceptions."""
     settings = cluster.settings
-    vrrp = next(v for v in settings.vrrp_instances if v.group == "sip_edge")
+    vrrp = settings.edge_vrrp
     status = ClusterStatus(settings.cluster_name, settings.edge_engine, str(vrrp.vip), [], [])
     clients: dict[str, EdgeClient] = {}
     for host in cluster.members("sip_edge"):

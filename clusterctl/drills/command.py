@@ -31,9 +31,6 @@ PROBE_HOLD_S = 5.0
 PROBE_OPTIONS = f"{PROBE_DIR}/options.xml"
 PROBE_REGISTER = f"{PROBE_DIR}/register.xml"
 PROBE_USERS = "/tmp/clusterctl-drill-users.csv"
-# Where the roles put each engine's management interface (roles/sip_edge
-# sip_edge_management_port, roles/common common_edge_management_port).
-MANAGEMENT_PORTS = {"kamailio": 5071, "opensips": 8888}
 EXIT_ABORTED = 130
 
 
@@ -61,7 +58,7 @@ def _edge_fetch(
     cluster: Cluster, probes_ref: list[live.Probes]
 ) -> Callable[[], list[DispatcherSet]]:
     """Dispatcher reads from whichever edge node holds the VIP when first asked."""
-    vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
+    vrrp = cluster.settings.edge_vrrp
     chosen: list[str] = []
 
     def fetch() -> list[DispatcherSet]:
@@ -76,9 +73,8 @@ def _edge_fetch(
 
 
 def edge_client(cluster: Cluster, address: str) -> EdgeClient:
-    """The management client of the edge node at ``address`` on the roles' port."""
-    engine = cluster.settings.edge_engine
-    return client_for(engine, address, port=MANAGEMENT_PORTS[engine])
+    """The management client of the edge node at ``address`` on the engine's port."""
+    return client_for(cluster.settings.edge_engine, address)
 
 
 def build_probes(
@@ -93,7 +89,7 @@ def build_probes(
     sipp = None
     probe_hosts = cluster.members("probes")
     if probe_hosts:
-        vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
+        vrrp = cluster.settings.edge_vrrp
         probe = probe_hosts[0]
         local = str(cluster.hosts[probe].address or "")
         tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
