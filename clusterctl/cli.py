@@ -115,13 +115,13 @@ def deploy(
 
     from rich.console import Console  # noqa: PLC0415
 
-    from clusterctl import progress, runner  # noqa: PLC0415
+    from clusterctl import ansible_run, progress  # noqa: PLC0415
     from clusterctl.errors import BadInput  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     if not Path(inventory).exists():
         raise BadInput(f"inventory not found: {inventory}")
-    book = runner.resolve_playbook(playbook)
+    book = ansible_run.resolve_playbook(playbook)
     check_inventory(inventory, vault_password_file)
 
     console = Console()
@@ -130,7 +130,7 @@ def deploy(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     with progress.make_view(console) as view:
-        result = runner.run_playbook(
+        result = ansible_run.run_playbook(
             book,
             inventory,
             limit=limit,

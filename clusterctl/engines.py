@@ -53,6 +53,4 @@ def engine(name: str) -> EdgeEngine:
     try:
         return ENGINES[name]
     except KeyError:
-        raise BadInput(
-            f"unknown edge engine {name!r} (expected {' or '.join(ENGINES)})"
-        ) from None
+        raise BadInput(f"unknown edge engine {name!r} (expected {' or '.join(ENGINES)})") from None
