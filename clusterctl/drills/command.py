@@ -13,7 +13,7 @@ from pathlib import Path
 
 from clusterctl.drills import failover, live, vip
 from clusterctl.drills.report import DrillReport, write_all
-from clusterctl.drills.runner import Drill, run_drill
+from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
 from clusterctl.edge import DispatcherSet, EdgeClient, client_for
 from clusterctl.errors import BadInput, ClusterctlError
