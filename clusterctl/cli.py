@@ -260,7 +260,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
     """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations,
     database health."""
     from clusterctl import status as cluster_status  # noqa: PLC0415
-    from clusterctl.drills import command, live  # noqa: PLC0415
+    from clusterctl.drills import build, live  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
@@ -270,7 +270,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
     def read() -> cluster_status.ClusterStatus:
         return cluster_status.gather(
             cluster,
-            lambda address: command.edge_client(cluster, address),
+            lambda address: build.edge_client(cluster, address),
             lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
             cluster_status.database_health if databases else None,
         )
@@ -317,12 +317,12 @@ def _drill_options(func: F) -> F:
 
 def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
     from clusterctl import paths  # noqa: PLC0415
-    from clusterctl.drills import command, report  # noqa: PLC0415
+    from clusterctl.drills import build, report  # noqa: PLC0415
     from clusterctl.drills.report.junit import to_junit  # noqa: PLC0415
     from clusterctl.drills.report.terminal import print_report  # noqa: PLC0415
 
     if opts["dry_run"]:
-        for line in command.dry_run_lines(built):
+        for line in build.dry_run_lines(built):
             click.echo(line)
         return
     if not cluster.is_lab and not opts["yes"]:
@@ -332,7 +332,7 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
             abort=True,
         )
     params = {k: v for k, v in opts.items() if k not in ("dry_run", "yes", "fmt")}
-    done, where = command.run_and_report(cluster, built, opts["runs"], params, paths.runs_dir())
+    done, where = build.run_and_report(cluster, built, opts["runs"], params, paths.runs_dir())
     if opts["fmt"] == "json":
         click.echo(report.to_json(done), nl=False)
     elif opts["fmt"] == "junit":
@@ -341,7 +341,7 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
         print_report(_console(), done)
     click.echo(f"reports: {where}", err=opts["fmt"] != "pretty")
     if done.verdict == "aborted":
-        raise ClusterctlError(f"drill aborted (Ctrl-C); reports: {where}", command.EXIT_ABORTED)
+        raise ClusterctlError(f"drill aborted (Ctrl-C); reports: {where}", build.EXIT_ABORTED)
     if done.verdict != "pass":
         raise ClusterctlError(f"drill {built.name} failed; reports: {where}")
 
@@ -356,11 +356,11 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
 def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
                    vault_password_file: str | None, **opts: Any) -> None:
     """A feature server fails: detection, failed calls, re-inclusion, flaps."""
-    from clusterctl.drills import command  # noqa: PLC0415
+    from clusterctl.drills import build  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    built = command.failover_drill(cluster, target, fault, traffic=not no_traffic)
+    built = build.failover_drill(cluster, target, fault, traffic=not no_traffic)
     _run_drill(cluster, built,
                {**opts, "target": target, "fault": fault, "traffic": not no_traffic})
 
@@ -372,9 +372,9 @@ def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
 def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
               **opts: Any) -> None:
     """The active edge node fails: VIP takeover, registrations, BYE, split brain."""
-    from clusterctl.drills import command  # noqa: PLC0415
+    from clusterctl.drills import build  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    built = command.vip_drill(cluster, fault)
+    built = build.vip_drill(cluster, fault)
     _run_drill(cluster, built, {**opts, "fault": fault})

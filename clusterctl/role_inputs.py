@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clusterctl.drills.command import PROBE_DIR, PROBE_HOLD_S
+from clusterctl.drills.build import PROBE_DIR, PROBE_HOLD_S
 from clusterctl.engines import EDGE_GROUP, OPENSIPS_CLUSTER_ID, OPENSIPS_SHTAG, engine
 from clusterctl.errors import BadInput
 from clusterctl.model import Cluster

@@ -15,7 +15,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 from clusterctl import engines
-from clusterctl.drills.command import PROBE_DIR, PROBE_HOLD_S
+from clusterctl.drills.build import PROBE_DIR, PROBE_HOLD_S
 from clusterctl.errors import BadInput
 from clusterctl.model import KNOWN_GROUPS, ClusterSettings
 

@@ -1,4 +1,4 @@
-"""What ``clusterctl drill ...`` does, kept out of cli.py: check input, build, run, report.
+"""Build a drill from the inventory and run it to its reports (``clusterctl drill ...``).
 
 Everything that can be refused is refused before anything is touched: an unknown host, a host
 outside the targeted group, a fault kind the backend cannot do. The live layers are built by
