@@ -259,18 +259,18 @@ def _console() -> Any:
 def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | None) -> None:
     """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations,
     database health."""
+    from clusterctl import faults, nodes  # noqa: PLC0415
     from clusterctl import status as cluster_status  # noqa: PLC0415
-    from clusterctl.drills import build, live  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    backend = live.faults_for(cluster)
+    backend = faults.drill_backend(cluster)
     databases = cluster.members("databases")
 
     def read() -> cluster_status.ClusterStatus:
         return cluster_status.gather(
             cluster,
-            lambda address: build.edge_client(cluster, address),
+            lambda address: nodes.edge_client(cluster, address),
             lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
             cluster_status.database_health if databases else None,
         )

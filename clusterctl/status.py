@@ -19,9 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from clusterctl.db.health import NodeHealth, check_cluster
-from clusterctl.drills.observe import holds_address, host_of_uri
 from clusterctl.edge.base import EdgeClient, EdgeManagementError
 from clusterctl.model import Cluster
+from clusterctl.nodes import holds_address, host_of_uri
 
 
 @dataclass(frozen=True)

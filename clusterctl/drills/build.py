@@ -11,13 +11,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from clusterctl import faults
 from clusterctl.drills import failover, live, vip
 from clusterctl.drills.report import DrillReport, write_all
 from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
-from clusterctl.edge import DispatcherSet, EdgeClient, client_for
+from clusterctl.edge import DispatcherSet
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
+from clusterctl.nodes import edge_client
 
 # Installed on the probe host by roles/drill_probe: a short-call UAC scenario (failover), one
 # that holds each call before its BYE (vip: calls up across the fault), a one-shot OPTIONS
@@ -70,11 +72,6 @@ def _edge_fetch(
         return edge_client(cluster, chosen[0]).dispatcher_sets()
 
     return fetch
-
-
-def edge_client(cluster: Cluster, address: str) -> EdgeClient:
-    """The management client of the edge node at ``address`` on the engine's port."""
-    return client_for(cluster.settings.edge_engine, address)
 
 
 def build_probes(
@@ -136,7 +133,7 @@ def failover_drill(cluster: Cluster, target: str, fault: str, traffic: bool = Tr
     ``traffic`` False measures detection by probing alone (no calls to mark the target).
     """
     check_host(cluster, target, "feature_servers")
-    backend = live.faults_for(cluster)
+    backend = faults.drill_backend(cluster)
     check_fault(backend, (target,), fault)
     probes = build_probes(cluster, backend, PROBE_SCENARIO, traffic)
     return failover.FailoverDrill(cluster, target, fault, probes, thresholds_for(cluster.settings))
@@ -147,7 +144,7 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
     pair = cluster.members("sip_edge")
     if len(pair) != 2:
         raise BadInput(f"group sip_edge has {len(pair)} host(s); the VIP drill needs the pair")
-    backend = live.faults_for(cluster)
+    backend = faults.drill_backend(cluster)
     check_fault(backend, pair, fault)
     probes = build_probes(cluster, backend, PROBE_HOLD_SCENARIO)
     return vip.VipDrill(

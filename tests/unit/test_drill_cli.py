@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from clusterctl import faults
 from clusterctl.cli import main
-from clusterctl.drills import build, failover, live
+from clusterctl.drills import build, failover
 from clusterctl.drills.observe import DestSample, load_jsonl
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "drills"
@@ -51,7 +52,7 @@ class FakeBackend:
 @pytest.fixture
 def backend(monkeypatch):
     fake = FakeBackend()
-    monkeypatch.setattr(live, "faults_for", lambda cluster: fake)
+    monkeypatch.setattr(faults, "drill_backend", lambda cluster: fake)
     return fake
 
 
@@ -75,7 +76,7 @@ def test_host_outside_the_group_is_refused(backend):
 
 def test_fault_the_backend_cannot_do_is_refused(monkeypatch):
     fake = FakeBackend(refuse={"freeze": "no fault_commands.freeze configured for production"})
-    monkeypatch.setattr(live, "faults_for", lambda cluster: fake)
+    monkeypatch.setattr(faults, "drill_backend", lambda cluster: fake)
     result = invoke(
         "drill", "failover", "-i", PROD, "--target", "fs1a", "--fault", "freeze", "--yes"
     )

@@ -17,13 +17,12 @@ from clusterctl.drills.observe import (
     DispatcherPoller,
     Observations,
     VipWatcher,
-    holds_address,
-    host_of_uri,
     load_jsonl,
     parse_sipp_messages,
 )
 from clusterctl.edge import EdgeManagementError, HttpReply, client_for
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.nodes import holds_address, host_of_uri
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
