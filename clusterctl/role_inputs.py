@@ -46,11 +46,21 @@ def _addresses(cluster: Cluster, hosts: tuple[str, ...] | list[str]) -> list[str
     return [_address(cluster, h) for h in hosts]
 
 
+def _as_written(cluster: Cluster, key: str) -> Any:
+    """A cluster setting as the inventory spells it (the same on every host: build_cluster
+    refuses anything else). The model normalises some spellings (198.51.100.7 to
+    198.51.100.7/32, advert_int 1 to 1.0); the roles get the inventory's, so the files they
+    render stay the same whichever way a setting is written."""
+    return next(iter(cluster.hosts.values())).vars.get(key)
+
+
 def common(cluster: Cluster, host: str) -> Inputs:
     """roles/common: who may administer the hosts and which ports the cluster's flows use."""
     s = cluster.settings
     return {
-        "common_operator_networks": [str(n) for n in s.operator_networks],
+        "common_operator_networks": [
+            str(n) for n in _as_written(cluster, "operator_networks") or []
+        ],
         "common_edge_management_port": engine(s.edge_engine).management_port,
         "common_galera_arbitrator": s.db_galera_arbitrator or "",
     }
@@ -90,8 +100,8 @@ def sip_edge(cluster: Cluster, host: str) -> Inputs:
             {"name": h, "address": _address(cluster, h)} for h in cluster.members("feature_servers")
         ],
         "sip_edge_carriers": [
-            {"name": c.name, "address": str(c.address), "port": c.port or CARRIER_SIP_PORT}
-            for c in s.carriers
+            {"name": c.name, "address": str(w["address"]), "port": c.port or CARRIER_SIP_PORT}
+            for c, w in zip(s.carriers, _as_written(cluster, "carriers") or [], strict=True)
         ],
     }
 
@@ -119,7 +129,11 @@ def keepalived(cluster: Cluster, host: str) -> Inputs:
         if h != host
     ]
     return {
-        "keepalived_instances": [v.model_dump(mode="json") for v in s.edge_vrrp_instances],
+        "keepalived_instances": [
+            {**v.model_dump(mode="json"), **{k: w[k] for k in ("advert_int",) if k in w}}
+            for v, w in zip(s.vrrp_instances, _as_written(cluster, "vrrp_instances"), strict=True)
+            if v in s.edge_vrrp_instances
+        ],
         "keepalived_priority": FIRST_PRIORITY - PRIORITY_STEP * pair.index(host),
         "keepalived_track_unit": facts.unit,
         # Process tracking needs the kernel's process-event connector, absent inside the lab's

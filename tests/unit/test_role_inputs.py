@@ -194,3 +194,22 @@ def test_no_secret_is_ever_an_input(example: Cluster, role: str) -> None:
 
     assert not [k for k in got if "password" in k or "secret" in k]
     assert not secrets & set(leaves(got))
+
+
+def test_spellings_the_model_normalises_reach_the_roles_as_written(edit_yaml) -> None:
+    # Rendered files must not change with the model: 198.51.100.7 stays 198.51.100.7 (not
+    # /32) in nftables.conf and kamailio.cfg, advert_int 1 stays 1 (not 1.0) in keepalived.conf.
+    def mutate(d: dict[str, Any]) -> None:
+        d["operator_networks"] = ["192.0.2.0/28", "198.51.100.7"]
+        d["carriers"] = [{"name": "c1", "address": "203.0.113.9"}]
+        d["vrrp_instances"][0]["advert_int"] = 1
+
+    cluster = load_cluster(str(edit_yaml("group_vars/all/cluster.yml", mutate)))
+    assert str(cluster.settings.carriers[0].address) == "203.0.113.9/32"
+    assert role_inputs.common(cluster, "db1")["common_operator_networks"] == [
+        "192.0.2.0/28", "198.51.100.7"
+    ]
+    (carrier,) = role_inputs.sip_edge(cluster, "edge1")["sip_edge_carriers"]
+    assert carrier["address"] == "203.0.113.9"
+    (instance,) = role_inputs.keepalived(cluster, "edge1")["keepalived_instances"]
+    assert repr(instance["advert_int"]) == "1"
