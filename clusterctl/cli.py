@@ -13,7 +13,7 @@ from clusterctl import __version__
 from clusterctl.errors import ClusterctlError
 
 if TYPE_CHECKING:
-    from clusterctl.model import EdgeEngine
+    from clusterctl.engines import EngineName
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,13 +134,13 @@ def deploy(
 
     from rich.console import Console  # noqa: PLC0415
 
-    from clusterctl import progress, runner  # noqa: PLC0415
+    from clusterctl import ansible_run, progress  # noqa: PLC0415
     from clusterctl.errors import BadInput  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     if not Path(inventory).exists():
         raise BadInput(f"inventory not found: {inventory}")
-    book = runner.resolve_playbook(playbook)
+    book = ansible_run.resolve_playbook(playbook)
     check_inventory(inventory, vault_password_file)
 
     console = Console()
@@ -149,7 +149,7 @@ def deploy(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     with progress.make_view(console) as view:
-        result = runner.run_playbook(
+        result = ansible_run.run_playbook(
             book,
             inventory,
             limit=limit,
@@ -212,7 +212,7 @@ def lab_build(debian: str, install_engine: bool) -> None:
               help="Directory of .deb packages (OpenSIPS, FreeSWITCH) the roles install from "
                    "instead of the vendors' repositories (env CLUSTERCTL_DEB_DIR).")
 @_lab_options
-def lab_up(*, profile: str, topology_file: str | None, engine: EdgeEngine,
+def lab_up(*, profile: str, topology_file: str | None, engine: EngineName,
            deb_dir: str | None, debian: str, install_engine: bool) -> None:
     """Create (or repair) the lab and write inventory/lab/; healthy hosts are kept."""
     from pathlib import Path  # noqa: PLC0415
@@ -311,13 +311,13 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
          has no usable server, no healthy database node; also an inventory that cannot
          be read or is not valid
     """
+    from clusterctl import faults, nodes  # noqa: PLC0415
     from clusterctl import status as cluster_status  # noqa: PLC0415
-    from clusterctl.drills import command, live  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     try:
         cluster = check_inventory(inventory, vault_password_file)
-        backend = live.faults_for(cluster)
+        backend = faults.drill_backend(cluster)
     except ClusterctlError as exc:
         # An invalid inventory would exit with 1, which a monitoring check reads as
         # "degraded": a status that cannot even be read is reported as down.
@@ -327,7 +327,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
     def read() -> cluster_status.ClusterStatus:
         return cluster_status.gather(
             cluster,
-            lambda address: command.edge_client(cluster, address),
+            lambda address: nodes.edge_client(cluster, address),
             lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
             cluster_status.database_health if databases else None,
         )
@@ -382,12 +382,12 @@ def _drill_options(func: F) -> F:
 
 def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
     from clusterctl import paths  # noqa: PLC0415
-    from clusterctl.drills import command, report  # noqa: PLC0415
+    from clusterctl.drills import build, report  # noqa: PLC0415
     from clusterctl.drills.report.junit import to_junit  # noqa: PLC0415
     from clusterctl.drills.report.terminal import print_report  # noqa: PLC0415
 
     if opts["dry_run"]:
-        for line in command.dry_run_lines(built):
+        for line in build.dry_run_lines(built):
             click.echo(line)
         return
     if not cluster.is_lab and not opts["yes"]:
@@ -397,7 +397,7 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
             abort=True,
         )
     params = {k: v for k, v in opts.items() if k not in ("dry_run", "yes", "fmt")}
-    done, where = command.run_and_report(cluster, built, opts["runs"], params, paths.runs_dir())
+    done, where = build.run_and_report(cluster, built, opts["runs"], params, paths.runs_dir())
     if opts["fmt"] == "json":
         click.echo(report.to_json(done), nl=False)
     elif opts["fmt"] == "junit":
@@ -406,7 +406,7 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
         print_report(_console(), done)
     click.echo(f"reports: {where}", err=opts["fmt"] != "pretty")
     if done.verdict == "aborted":
-        raise ClusterctlError(f"drill aborted (Ctrl-C); reports: {where}", command.EXIT_ABORTED)
+        raise ClusterctlError(f"drill aborted (Ctrl-C); reports: {where}", build.EXIT_ABORTED)
     if done.verdict != "pass":
         raise ClusterctlError(f"drill {built.name} failed; reports: {where}")
 
@@ -421,11 +421,11 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
 def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
                    vault_password_file: str | None, **opts: Any) -> None:
     """A feature server fails: detection, failed calls, re-inclusion, flaps."""
-    from clusterctl.drills import command  # noqa: PLC0415
+    from clusterctl.drills import build  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    built = command.failover_drill(cluster, target, fault, traffic=not no_traffic)
+    built = build.failover_drill(cluster, target, fault, traffic=not no_traffic)
     _run_drill(cluster, built,
                {**opts, "target": target, "fault": fault, "traffic": not no_traffic})
 
@@ -437,11 +437,11 @@ def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
 def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
               **opts: Any) -> None:
     """The active edge node fails: VIP takeover, registrations, BYE, split brain."""
-    from clusterctl.drills import command  # noqa: PLC0415
+    from clusterctl.drills import build  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    built = command.vip_drill(cluster, fault)
+    built = build.vip_drill(cluster, fault)
     _run_drill(cluster, built, {**opts, "fault": fault})
 
 

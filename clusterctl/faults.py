@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import paramiko
 
+from clusterctl.engines import engine
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import fault_fields
 
@@ -487,7 +488,7 @@ def drill_backend(cluster: Cluster) -> DrillFaults:
     for name in cluster.members("feature_servers"):
         units[name] = feature_unit
     for name in cluster.members("sip_edge"):
-        units[name] = cluster.settings.edge_engine
+        units[name] = engine(cluster.settings.edge_engine).unit
     faults: Faults
     if cluster.is_lab:
         from clusterctl.lab.lifecycle import KNOWN_HOSTS  # noqa: PLC0415

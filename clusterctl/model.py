@@ -15,7 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-KNOWN_GROUPS = ("sip_edge", "feature_servers", "databases", "web", "storage", "probes")
+from clusterctl.engines import DEFAULT_ENGINE, EDGE_GROUP, EngineName
+
+# Also the lab's groups (clusterctl.lab.topology) and roles/common __common_cluster_groups.
+KNOWN_GROUPS = (EDGE_GROUP, "feature_servers", "databases", "web", "storage", "probes")
 # Groups Ansible itself defines.
 IMPLICIT_GROUPS = ("all", "ungrouped")
 
@@ -33,7 +36,6 @@ Domain = Annotated[
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{5,14}$")]
 HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Permission = Literal["internal", "local", "national", "international", "premium"]
-EdgeEngine = Literal["opensips", "kamailio"]
 
 DB_PASSWORD_KEYS = (
     "db_root_password",
@@ -55,7 +57,7 @@ class VrrpInstance(_Strict):
     """One VRRP instance: a pair of hosts sharing a virtual IP."""
 
     name: SafeId
-    group: HostName = "sip_edge"
+    group: HostName = EDGE_GROUP
     vip: IPv4Address
     prefix: int = Field(ge=8, le=30)
     router_id: int = Field(ge=1, le=255)
@@ -155,7 +157,7 @@ class ClusterSettings(_Strict):
     """Cluster-wide settings, defined in ``group_vars/all/``."""
 
     cluster_name: SafeId
-    edge_engine: EdgeEngine = "opensips"
+    edge_engine: EngineName = DEFAULT_ENGINE
     vrrp_instances: list[VrrpInstance] = Field(min_length=1)
     dispatcher: Dispatcher = Dispatcher()
     db_topology: Literal["master_master", "galera"] = "master_master"
@@ -191,6 +193,21 @@ class ClusterSettings(_Strict):
     # The edge's digest-auth nonce secret, the same on every edge node: a nonce one node gave
     # out is then accepted by its peer after a VIP takeover (required when there are edges).
     edge_auth_secret: str | None = None
+
+    @property
+    def edge_vrrp_instances(self) -> list[VrrpInstance]:
+        """The VRRP instances of the edge pair, in inventory order."""
+        return [v for v in self.vrrp_instances if v.group == EDGE_GROUP]
+
+    @property
+    def edge_vrrp(self) -> VrrpInstance:
+        """The edge VIP's instance (the first of the edge's); ModelErrors when there is none,
+        which clusterctl.validate reports before anything asks."""
+        instances = self.edge_vrrp_instances
+        if not instances:
+            where = f"no instance for group {EDGE_GROUP}"
+            raise ModelErrors([Problem("vrrp_instances", where, "add the edge VIP")])
+        return instances[0]
 
 
 SETTING_KEYS = tuple(ClusterSettings.model_fields)

@@ -159,7 +159,7 @@ class RunState:
 
 
 def stats_counts(stats: Mapping[str, Any]) -> dict[str, HostCounts]:
-    """Per-host counts from ``playbook_on_stats`` event data (or RunResult.stats)."""
+    """Per-host counts from ``playbook_on_stats`` event data (or PlaybookResult.stats)."""
     hosts: set[str] = set(stats.get("processed") or {})
     for key, _ in STATS_COLUMNS:
         hosts.update(stats.get(key) or {})

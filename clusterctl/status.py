@@ -19,9 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from clusterctl.db.health import NodeHealth, check_cluster
-from clusterctl.drills.observe import holds_address, host_of_uri
 from clusterctl.edge.base import EdgeClient, EdgeManagementError
 from clusterctl.model import Cluster
+from clusterctl.nodes import holds_address, host_of_uri
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def gather(
 ) -> ClusterStatus:
     """Read the cluster's state; unreachable parts become ``problems``, not exceptions."""
     settings = cluster.settings
-    vrrp = next(v for v in settings.vrrp_instances if v.group == "sip_edge")
+    vrrp = settings.edge_vrrp
     status = ClusterStatus(settings.cluster_name, settings.edge_engine, str(vrrp.vip), [], [])
     clients: dict[str, EdgeClient] = {}
     for host in cluster.members("sip_edge"):

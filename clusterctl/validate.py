@@ -56,7 +56,7 @@ def _hosts_have_addresses(cluster: Cluster) -> Iterator[Problem]:
 
 def _vrrp_pairs(cluster: Cluster) -> Iterator[Problem]:
     instances = cluster.settings.vrrp_instances
-    if not any(inst.group == "sip_edge" for inst in instances):
+    if not cluster.settings.edge_vrrp_instances:
         yield Problem("vrrp_instances", "no instance for group sip_edge", "add the edge VIP")
     addresses = {h.address: h.name for h in cluster.hosts.values() if h.address}
     per_interface: dict[tuple[str, int], list[str]] = defaultdict(list)

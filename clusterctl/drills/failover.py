@@ -16,7 +16,7 @@ from typing import Any
 from clusterctl.drills import analysis
 from clusterctl.drills.live import Probes, wait_until
 from clusterctl.drills.observe import CallRecord, Observations
-from clusterctl.drills.runner import Check, Drill
+from clusterctl.drills.run import Check, Drill
 from clusterctl.drills.thresholds import Limit, Thresholds
 from clusterctl.model import Cluster
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import secrets
 import shlex
@@ -25,13 +24,12 @@ from clusterctl.drills.observe import (
     DispatcherPoller,
     Observations,
     VipWatcher,
-    holds_address,
-    host_of_uri,
     parse_sipp_messages,
 )
 from clusterctl.edge.base import DispatcherSet, EdgeManagementError
 from clusterctl.errors import ClusterctlError
 from clusterctl.model import Cluster
+from clusterctl.nodes import holds_address, host_of_uri
 
 # Bounded loops: every wait in a drill gives up after its timeout.
 WAIT_STEP_S = 0.05
@@ -493,16 +491,3 @@ class Probes:
                 return asked
             time.sleep(WAIT_STEP_S)
         return None
-
-
-def faults_for(cluster: Cluster) -> FaultBackend:
-    """The fault backend for ``cluster`` from clusterctl/faults.py.
-
-    Raises ClusterctlError when that module is not installed yet.
-    """
-    try:
-        faults = importlib.import_module("clusterctl.faults")
-    except ImportError:
-        raise ClusterctlError("the fault backend (clusterctl/faults.py) is not available") from None
-    backend: FaultBackend = faults.drill_backend(cluster)
-    return backend

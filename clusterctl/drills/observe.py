@@ -17,7 +17,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 
 from clusterctl.edge.base import DispatcherSet, EdgeManagementError
 from clusterctl.errors import BadInput
+from clusterctl.nodes import holds_address
 
 # The issue asks for 5 Hz or faster; 10 Hz halves the quantisation of detection times.
 DEFAULT_POLL_INTERVAL_S = 0.1
@@ -160,17 +161,6 @@ def _add(obs: Observations, kind: str, item: dict[str, Any]) -> None:
         raise ValueError(f"unknown kind {kind!r}")
 
 
-def host_of_uri(addresses: Mapping[str, str]) -> Callable[[str], str | None]:
-    """Map a dispatcher URI (``sip:10.0.0.21:5060``) to the inventory host with that address."""
-    pattern = re.compile(r"^sips?:(?:[^@]*@)?\[?([0-9A-Za-z.:-]+?)\]?(?::\d+)?(?:;.*)?$")
-
-    def lookup(uri: str) -> str | None:
-        found = pattern.match(uri)
-        return addresses.get(found.group(1)) if found else None
-
-    return lookup
-
-
 class _Poller:
     """Runs ``poll_once`` every ``interval`` s on a daemon thread until stopped."""
 
@@ -247,13 +237,6 @@ class DispatcherPoller(_Poller):
                         dest.selectable,
                     )
                 )
-
-
-def holds_address(ip_o_addr: str, vip: str) -> bool:
-    """Whether ``ip -o addr show`` output lists ``vip`` as an address of the host."""
-    return any(
-        f" inet {vip}/" in line or f" inet {vip} " in line for line in ip_o_addr.splitlines()
-    )
 
 
 class VipWatcher(_Poller):

@@ -70,7 +70,7 @@ def thresholds_for(
     n, i, f = timers.probing_threshold, timers.ping_interval, timers.invite_timeout
     idle_hi = n * i + f
     idle_lo = (n - 1) * i + f
-    inst = vrrp or settings.vrrp_instances[0]
+    inst = vrrp or settings.edge_vrrp
     a = inst.advert_int
     skew = vrrp_skew(a)
     if vip_fault in ("freeze", "netcut"):

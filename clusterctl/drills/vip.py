@@ -15,7 +15,7 @@ from typing import Any
 from clusterctl.drills import analysis
 from clusterctl.drills.live import Probes, wait_until
 from clusterctl.drills.observe import Observations, VipSample
-from clusterctl.drills.runner import Check, Drill
+from clusterctl.drills.run import Check, Drill
 from clusterctl.drills.thresholds import Limit, Thresholds
 from clusterctl.model import Cluster, VrrpInstance
 
@@ -167,7 +167,7 @@ class VipDrill(Drill):
         self.clock = clock
         # How long each background call stays up (the probe's hold scenario).
         self.hold_s = hold_s
-        self.vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
+        self.vrrp = cluster.settings.edge_vrrp
         self.pair = cluster.members(self.vrrp.group)
         self.owner: str | None = None
 

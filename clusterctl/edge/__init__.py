@@ -7,8 +7,7 @@ host and method).
 
 from __future__ import annotations
 
-from typing import Literal
-
+from clusterctl import engines
 from clusterctl.edge import kamailio, opensips
 from clusterctl.edge.base import (
     Contact,
@@ -24,9 +23,8 @@ from clusterctl.edge.base import (
     Registration,
     http_post,
 )
+from clusterctl.engines import EngineName as Engine
 from clusterctl.errors import BadInput
-
-Engine = Literal["opensips", "kamailio"]
 
 __all__ = [
     "Contact",
@@ -52,7 +50,7 @@ def client_for(
     *,
     post: Post = http_post,
 ) -> EdgeClient:
-    """A client for ``engine`` at ``host`` (default port: OpenSIPS 8888, Kamailio 5071).
+    """A client for ``engine`` at ``host`` (default port: the engine's, clusterctl.engines).
 
     ``post`` replaces the HTTP transport (tests). Raises BadInput for an unknown engine, a
     port out of range or a timeout that is not positive.
@@ -61,12 +59,9 @@ def client_for(
         raise BadInput(f"edge management port {port} is out of range 1-65535")
     if not timeout > 0:
         raise BadInput(f"edge management timeout must be positive, got {timeout}")
-    if engine == "opensips":
-        where = Endpoint(host, port or opensips.DEFAULT_PORT, opensips.DEFAULT_PATH)
-        rpc = JsonRpc(engine, where, timeout, post)
-        return opensips.OpenSIPSClient(rpc)
-    if engine == "kamailio":
-        where = Endpoint(host, port or kamailio.DEFAULT_PORT, kamailio.DEFAULT_PATH)
-        rpc = JsonRpc(engine, where, timeout, post)
+    facts = engines.engine(engine)
+    where = Endpoint(host, port or facts.management_port, facts.management_path)
+    rpc = JsonRpc(facts.name, where, timeout, post)
+    if facts is engines.KAMAILIO:
         return kamailio.KamailioClient(rpc)
-    raise BadInput(f"unknown edge engine {engine!r} (expected opensips or kamailio)")
+    return opensips.OpenSIPSClient(rpc)

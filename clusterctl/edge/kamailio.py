@@ -1,4 +1,4 @@
-"""Kamailio management over ``jsonrpcs`` served by ``xhttp`` (default ``http://HOST:5071/RPC``).
+"""Kamailio management over ``jsonrpcs`` served by ``xhttp`` (endpoint: engines.KAMAILIO).
 
 Reply shapes were recorded from Kamailio 5.6.3 (Debian 12), see tests/fixtures/kamailio/.
 Kamailio 6.0.1 (Debian 13) prints the same keys for the calls used here: ``git diff
@@ -31,11 +31,6 @@ from clusterctl.edge.base import (
     stat_names,
     want,
 )
-
-# The sip_edge role's management listener (roles/sip_edge sip_edge_management_port), which the
-# common firewall admits from operators and probes; Kamailio itself has no fixed xhttp port.
-DEFAULT_PORT = 5071
-DEFAULT_PATH = "/RPC"
 
 # INACTIVE is ``d`` (disabled, not pinged): with ``ds_probing_mode 1`` an ``i`` destination
 # is still pinged and comes back on its first 200, so an operator's "take it out" would not

@@ -1,4 +1,4 @@
-"""OpenSIPS management over ``mi_http`` (JSON-RPC 2.0, default ``http://HOST:8888/mi``).
+"""OpenSIPS management over ``mi_http`` (JSON-RPC 2.0; endpoint: clusterctl.engines.OPENSIPS).
 
 Method names, 3.x versus 4.0 (checked 2026-08 in the OpenSIPS source, branches ``3.6`` and
 ``4.0`` of github.com/OpenSIPS/opensips, and the page "Migration from 3.6.x to 4.0.x",
@@ -40,9 +40,6 @@ from clusterctl.edge.base import (
     stat_names,
     want,
 )
-
-DEFAULT_PORT = 8888
-DEFAULT_PATH = "/mi"
 
 # canonical 4.x name -> 3.x name
 _LEGACY = {

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from clusterctl.engines import EngineName
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.lab import containers
 from clusterctl.lab.engine import (
@@ -30,7 +31,6 @@ from clusterctl.lab.engine import (
 from clusterctl.lab.images import ImageSet, ensure_images, suite_for
 from clusterctl.lab.inventory import DEFAULT_LAB_ENGINE, write_inventory
 from clusterctl.lab.topology import LabHost, Topology, find_clash
-from clusterctl.model import EdgeEngine
 from clusterctl.paths import HOME
 
 Say = Callable[[str], None]
@@ -291,7 +291,7 @@ def ensure_host_limits(say: Say, proc_dir: Path = INOTIFY_DIR) -> None:
 
 
 def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
-       engine: EdgeEngine = DEFAULT_LAB_ENGINE, package_dir: Path | None = None) -> None:
+       engine: EngineName = DEFAULT_LAB_ENGINE, package_dir: Path | None = None) -> None:
     """Build or reconcile the lab of ``topo``; idempotent (healthy hosts are kept).
 
     ``engine`` is the edge engine the inventory names; ``package_dir`` a directory of .debs

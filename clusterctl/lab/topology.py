@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from clusterctl.errors import BadInput
+from clusterctl.model import KNOWN_GROUPS
 
 TOPOLOGIES = Path(__file__).resolve().parent / "topologies"
-GROUPS = ("sip_edge", "feature_servers", "databases", "web", "storage", "probes")
 DB_TOPOLOGIES = ("master_master", "galera")
 # Container names, volume names and hostnames are built from host names.
 HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -135,8 +135,9 @@ def _parse_hosts(raw: dict[str, Any], subnet: ipaddress.IPv4Network) -> list[Lab
         seen[address] = name
         groups = _need(spec, "groups", list, where)
         for group in groups:
-            if group not in GROUPS:
-                raise BadInput(f"{where}: unknown group {group!r} (groups: {', '.join(GROUPS)})")
+            if group not in KNOWN_GROUPS:
+                known = ", ".join(KNOWN_GROUPS)
+                raise BadInput(f"{where}: unknown group {group!r} (groups: {known})")
         hosts.append(LabHost(name, address, tuple(groups)))
     return hosts
 

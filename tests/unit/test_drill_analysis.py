@@ -8,7 +8,7 @@ import pytest
 
 from clusterctl.drills import analysis, failover, vip
 from clusterctl.drills.observe import CallRecord, DestSample, Observations, VipSample, load_jsonl
-from clusterctl.drills.runner import RunResult
+from clusterctl.drills.run import DrillRun
 from clusterctl.drills.thresholds import thresholds_for
 from clusterctl.model import build_cluster
 
@@ -103,7 +103,7 @@ def test_bad_run_fails_on_flaps_failed_call_pdd_and_healthy_exclusion():
     assert got["healthy destinations excluded"].note == "fs1b"
     # bad1's timeout fired at 1006, the exclusion came at 1009: probing, not the call.
     assert facts["mechanism"] == "probing"
-    run = RunResult(1, checks=checks)
+    run = DrillRun(1, checks=checks)
     assert run.verdict == "fail"
 
 

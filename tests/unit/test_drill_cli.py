@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from clusterctl import faults
 from clusterctl.cli import main
-from clusterctl.drills import command, failover, live
+from clusterctl.drills import build, failover
 from clusterctl.drills.observe import DestSample, load_jsonl
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "drills"
@@ -51,7 +52,7 @@ class FakeBackend:
 @pytest.fixture
 def backend(monkeypatch):
     fake = FakeBackend()
-    monkeypatch.setattr(live, "faults_for", lambda cluster: fake)
+    monkeypatch.setattr(faults, "drill_backend", lambda cluster: fake)
     return fake
 
 
@@ -75,7 +76,7 @@ def test_host_outside_the_group_is_refused(backend):
 
 def test_fault_the_backend_cannot_do_is_refused(monkeypatch):
     fake = FakeBackend(refuse={"freeze": "no fault_commands.freeze configured for production"})
-    monkeypatch.setattr(live, "faults_for", lambda cluster: fake)
+    monkeypatch.setattr(faults, "drill_backend", lambda cluster: fake)
     result = invoke(
         "drill", "failover", "-i", PROD, "--target", "fs1a", "--fault", "freeze", "--yes"
     )
@@ -162,7 +163,7 @@ class ReplayProbes:
 def test_full_run_writes_reports_and_prints_the_path(backend, monkeypatch, tmp_path):
     monkeypatch.setenv("CLUSTERCTL_RUNS", str(tmp_path))
     monkeypatch.setattr(
-        command,
+        build,
         "build_probes",
         lambda cluster, faults, *scenario: ReplayProbes(
             faults, "failover_traffic_kill_opensips.jsonl"
@@ -183,7 +184,7 @@ def test_full_run_writes_reports_and_prints_the_path(backend, monkeypatch, tmp_p
 def test_steady_state_broken_is_refused_with_the_reason(backend, monkeypatch, tmp_path):
     monkeypatch.setenv("CLUSTERCTL_RUNS", str(tmp_path))
     monkeypatch.setattr(
-        command,
+        build,
         "build_probes",
         lambda cluster, faults, *scenario: ReplayProbes(
             faults, "failover_traffic_kill_opensips.jsonl", steady_problem=True
@@ -200,7 +201,7 @@ def test_steady_state_broken_is_refused_with_the_reason(backend, monkeypatch, tm
 def test_failed_run_on_a_production_inventory_with_yes(backend, monkeypatch, tmp_path):
     monkeypatch.setenv("CLUSTERCTL_RUNS", str(tmp_path))
     monkeypatch.setattr(
-        command,
+        build,
         "build_probes",
         lambda cluster, faults, *scenario: ReplayProbes(faults, "failover_flapping_fail.jsonl"),
     )
@@ -220,7 +221,7 @@ def test_failed_run_on_a_production_inventory_with_yes(backend, monkeypatch, tmp
 def test_ctrl_c_restores_writes_reports_and_exits_130(backend, monkeypatch, tmp_path):
     monkeypatch.setenv("CLUSTERCTL_RUNS", str(tmp_path))
     monkeypatch.setattr(
-        command,
+        build,
         "build_probes",
         lambda cluster, faults, *scenario: ReplayProbes(
             faults, "failover_traffic_kill_opensips.jsonl"

@@ -18,7 +18,7 @@ import pytest
 from test_drill_analysis import cluster
 
 from clusterctl.drills import failover, live, vip
-from clusterctl.drills.runner import SteadyStateBroken, run_once
+from clusterctl.drills.run import SteadyStateBroken, run_once
 from clusterctl.drills.thresholds import thresholds_for
 from clusterctl.edge import client_for
 

@@ -17,13 +17,12 @@ from clusterctl.drills.observe import (
     DispatcherPoller,
     Observations,
     VipWatcher,
-    holds_address,
-    host_of_uri,
     load_jsonl,
     parse_sipp_messages,
 )
 from clusterctl.edge import EdgeManagementError, HttpReply, client_for
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.nodes import host_of_uri
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -114,12 +113,6 @@ IP_O_ADDR = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever
 """
 
 
-def test_holds_address_on_ip_o_addr_output():
-    assert holds_address(IP_O_ADDR, "10.77.0.10")
-    assert holds_address(IP_O_ADDR, "10.77.0.11")
-    assert not holds_address(IP_O_ADDR, "10.77.0.1")  # a prefix of another address
-
-
 def _watch(watcher, until, timeout=2.0):
     watcher.start()
     deadline = time.monotonic() + timeout
@@ -164,13 +157,6 @@ def test_vip_watcher_is_not_held_up_by_a_frozen_node():
     # edge1's answers stopped: after stale_s it no longer counts, edge2 alone holds it,
     # and sampling went on at its own pace meanwhile.
     assert len(after) >= 10 and all(v.owners == ("edge2",) for v in after)
-
-
-def test_host_of_uri():
-    lookup = host_of_uri({"10.77.0.21": "fs1a"})
-    assert lookup("sip:10.77.0.21:5060") == "fs1a"
-    assert lookup("sip:fs@10.77.0.21;transport=udp") == "fs1a"
-    assert lookup("sip:10.77.0.99:5060") is None
 
 
 def _msg(epoch, direction, text):

@@ -16,7 +16,7 @@ from clusterctl.drills.report import DrillReport, to_json, write_all
 from clusterctl.drills.report.html import to_html
 from clusterctl.drills.report.junit import to_junit
 from clusterctl.drills.report.terminal import print_report
-from clusterctl.drills.runner import Phase, RunResult
+from clusterctl.drills.run import DrillRun, Phase
 from clusterctl.drills.thresholds import thresholds_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "drills"
@@ -36,7 +36,7 @@ def replayed(name, number=1):
         checks, facts = failover.analyze(obs, c, "fs1a", thresholds_for(c.settings))
     fault = obs.marks["fault"]
     phases = [Phase("observe baseline", fault - 3, fault), Phase("inject fault", fault, fault)]
-    return RunResult(number, phases=phases, obs=obs, checks=checks, facts=facts)
+    return DrillRun(number, phases=phases, obs=obs, checks=checks, facts=facts)
 
 
 def report(*names, requested=None):

@@ -10,11 +10,9 @@ from click.testing import CliRunner
 from rich.console import Console
 from test_drill_analysis import cluster
 
-import clusterctl.edge as edge
-from clusterctl import status
+from clusterctl import faults, nodes, status
 from clusterctl.cli import main
 from clusterctl.db.health import Galera, NodeHealth, Replication
-from clusterctl.drills import live
 from clusterctl.edge import HttpReply, client_for
 from clusterctl.model import Cluster, Host
 
@@ -130,10 +128,10 @@ def _fake_cli(monkeypatch, db=None):
         def run(self, host, argv):
             return HOLDS if host == "edge1" else ""
 
-    monkeypatch.setattr(live, "faults_for", lambda cluster: Backend())
+    monkeypatch.setattr(faults, "drill_backend", lambda cluster: Backend())
     post = recorded(FILES)
     monkeypatch.setattr(
-        edge, "client_for", lambda engine, address, **kw: client_for(engine, address, post=post)
+        nodes, "client_for", lambda engine, address, **kw: client_for(engine, address, post=post)
     )
     monkeypatch.setattr(status, "database_health", lambda cluster: db or [])
     return str(FIXTURES / "drills" / "inventory-lab")

@@ -1,7 +1,7 @@
 """The keepalived notify script and the calls playbooks/edge.yml gives it per engine.
 
-The script is rendered from roles/keepalived with what edge.yml computes, then run as
-keepalived runs it (notify TYPE NAME STATE PRIORITY) against a JSON-RPC server on loopback
+The script is rendered from roles/keepalived with what clusterctl.role_inputs computes, then
+run as keepalived runs it (notify TYPE NAME STATE PRIORITY) against a JSON-RPC server on loopback
 that records what it was asked.
 """
 
@@ -17,28 +17,34 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+
+from clusterctl import role_inputs
+from clusterctl.model import build_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles/keepalived/templates/usr/local/libexec/clusterctl-vrrp-notify.j2"
 
 
 def edge_notify_vars(engine: str, host: str = "172.29.10.11") -> dict[str, Any]:
-    """keepalived_notify_rpc_url and _calls as playbooks/edge.yml computes them."""
-    (play,) = [p for p in yaml.safe_load((REPO / "playbooks/edge.yml").read_text()) if "roles" in p]
-    role = next(r for r in play["roles"] if r["role"] == "keepalived")
-    # Play vars are templates to Ansible (trusted), evaluated when used.
-    trusted = {
-        k: trust_as_template(v) if isinstance(v, str) else v for k, v in play["vars"].items()
+    """keepalived_notify_rpc_url and _calls as playbooks/edge.yml gets them (role_inputs)."""
+    settings = {
+        "cluster_name": "notify",
+        "edge_engine": engine,
+        "vrrp_instances": [{"name": "edge", "vip": "172.29.10.100", "prefix": 24, "router_id": 51}],
+        "shards": {"shard1": {"primary": "fs1", "secondary": "fs2"}},
+        "tenants": [{"id": "t", "name": "T", "domain": "t.example.org", "shard": "shard1"}],
     }
-    variables = {**trusted, "edge_engine": engine, "ansible_host": host}
-    templar = Templar(loader=DataLoader(), variables=variables)
-    return {
-        name: templar.template(trust_as_template(role["vars"][name]))
-        for name in ("keepalived_notify_rpc_url", "keepalived_notify_rpc_calls")
+    addresses = {
+        "edge1": host, "edge2": "172.29.10.12", "fs1": "172.29.10.21", "fs2": "172.29.10.22"
     }
+    groups = {"sip_edge": ["edge1", "edge2"], "feature_servers": ["fs1", "fs2"]}
+    cluster = build_cluster(
+        groups, {h: {**settings, "ansible_host": a} for h, a in addresses.items()}
+    )
+    got = role_inputs.keepalived(cluster, "edge1")
+    return {k: got[k] for k in ("keepalived_notify_rpc_url", "keepalived_notify_rpc_calls")}
 
 
 def test_kamailio_keepalives_follow_the_vip() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterctl.drills.analysis import percentile
-from clusterctl.drills.runner import RunResult, Verdict
+from clusterctl.drills.run import DrillRun, Verdict
 
 
 @dataclass
@@ -23,7 +23,7 @@ class DrillReport:
     drill: str
     cluster: str
     params: dict[str, Any]
-    runs: list[RunResult]
+    runs: list[DrillRun]
     requested_runs: int = 1
     started: float = field(default_factory=time.time)
 
@@ -50,7 +50,7 @@ def _check(check: Any) -> dict[str, Any]:
     }
 
 
-def run_dict(run: RunResult) -> dict[str, Any]:
+def run_dict(run: DrillRun) -> dict[str, Any]:
     """One run as plain data."""
     return {
         "number": run.number,

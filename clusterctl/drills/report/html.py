@@ -12,7 +12,7 @@ import math
 from html import escape
 
 from clusterctl.drills.report import DrillReport
-from clusterctl.drills.runner import RunResult
+from clusterctl.drills.run import DrillRun
 
 WIDTH, LEFT, RIGHT, LANE = 900, 130, 20, 22
 MAX_TICKS = 20
@@ -34,7 +34,7 @@ def _clip(x: float) -> float:
     return min(max(x, LEFT), WIDTH - RIGHT)
 
 
-def _bounds(run: RunResult) -> tuple[float, float]:
+def _bounds(run: DrillRun) -> tuple[float, float]:
     times = [s.t for s in run.obs.dest] + [s.t for s in run.obs.vip]
     times += [c.start for c in run.obs.calls] + list(run.obs.marks.values())
     if not times:
@@ -42,7 +42,7 @@ def _bounds(run: RunResult) -> tuple[float, float]:
     return (min(times), max(times)) if times else (0.0, 1.0)
 
 
-def timeline_svg(run: RunResult) -> str:
+def timeline_svg(run: DrillRun) -> str:
     """The SVG timeline of one run (an <svg> element, no external references)."""
     t0, t1 = _bounds(run)
     fault = run.obs.marks.get("fault", t0)
@@ -106,7 +106,7 @@ def timeline_svg(run: RunResult) -> str:
     return "".join(parts)
 
 
-def _detected(run: RunResult) -> list[tuple[float, str]]:
+def _detected(run: DrillRun) -> list[tuple[float, str]]:
     times = run.facts.get("times") or {}
     out = []
     if times.get("excluded"):
@@ -119,7 +119,7 @@ def _detected(run: RunResult) -> list[tuple[float, str]]:
     return out
 
 
-def _state_band(run: RunResult, t0: float, t1: float, y: int) -> list[str]:
+def _state_band(run: DrillRun, t0: float, t1: float, y: int) -> list[str]:
     """Target selectable (green) / excluded (red), or VIP owner (one colour per node)."""
     target = run.facts.get("target")
     points: list[tuple[float, str, str]] = []

@@ -45,7 +45,7 @@ _QUEUE_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
-class RunResult:
+class PlaybookResult:
     """What a finished (or cancelled) run left behind.
 
     ``rc`` is ansible-playbook's exit code (0 ok, 1 error, 2 host failures, 4 unreachable
@@ -243,7 +243,7 @@ def run_playbook(
     on_event: Callable[[Event], None],
     on_start: Callable[[Path], None] | None = None,
     run_dir: Path | None = None,
-) -> RunResult:
+) -> PlaybookResult:
     """Run ``playbook`` against ``inventory`` and feed every event to ``on_event``.
 
     ``on_start(run_dir)`` is called once the run directory exists, before Ansible starts.
@@ -317,7 +317,7 @@ def run_playbook(
         runner = outcome["runner"]
         log.write(f"# status={runner.status} rc={runner.rc}\n")
 
-    return RunResult(
+    return PlaybookResult(
         rc=int(runner.rc),
         status=str(runner.status),
         canceled=canceller.requested,

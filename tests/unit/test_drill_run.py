@@ -1,4 +1,4 @@
-"""The runner's safety: refuse a broken steady state, always restore, report restore failures."""
+"""A drill run's safety: refuse a broken steady state, always restore, report restore failures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from test_drill_analysis import cluster
 
 from clusterctl.drills import failover, vip
 from clusterctl.drills.observe import Observations
-from clusterctl.drills.runner import Check, Drill, SteadyStateBroken, run_drill, run_once
+from clusterctl.drills.run import Check, Drill, SteadyStateBroken, run_drill, run_once
 from clusterctl.drills.thresholds import Limit, thresholds_for
 
 

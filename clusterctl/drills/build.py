@@ -1,4 +1,4 @@
-"""What ``clusterctl drill ...`` does, kept out of cli.py: check input, build, run, report.
+"""Build a drill from the inventory and run it to its reports (``clusterctl drill ...``).
 
 Everything that can be refused is refused before anything is touched: an unknown host, a host
 outside the targeted group, a fault kind the backend cannot do. The live layers are built by
@@ -11,13 +11,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from clusterctl import faults
 from clusterctl.drills import failover, live, vip
 from clusterctl.drills.report import DrillReport, write_all
-from clusterctl.drills.runner import Drill, run_drill
+from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
-from clusterctl.edge import DispatcherSet, EdgeClient, client_for
+from clusterctl.edge import DispatcherSet
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
+from clusterctl.nodes import edge_client
 
 # Installed on the probe host by roles/drill_probe: a short-call UAC scenario (failover), one
 # that holds each call before its BYE (vip: calls up across the fault), a one-shot OPTIONS
@@ -31,9 +33,6 @@ PROBE_HOLD_S = 5.0
 PROBE_OPTIONS = f"{PROBE_DIR}/options.xml"
 PROBE_REGISTER = f"{PROBE_DIR}/register.xml"
 PROBE_USERS = "/tmp/clusterctl-drill-users.csv"
-# Where the roles put each engine's management interface (roles/sip_edge
-# sip_edge_management_port, roles/common common_edge_management_port).
-MANAGEMENT_PORTS = {"kamailio": 5071, "opensips": 8888}
 EXIT_ABORTED = 130
 
 
@@ -61,7 +60,7 @@ def _edge_fetch(
     cluster: Cluster, probes_ref: list[live.Probes]
 ) -> Callable[[], list[DispatcherSet]]:
     """Dispatcher reads from whichever edge node holds the VIP when first asked."""
-    vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
+    vrrp = cluster.settings.edge_vrrp
     chosen: list[str] = []
 
     def fetch() -> list[DispatcherSet]:
@@ -73,12 +72,6 @@ def _edge_fetch(
         return edge_client(cluster, chosen[0]).dispatcher_sets()
 
     return fetch
-
-
-def edge_client(cluster: Cluster, address: str) -> EdgeClient:
-    """The management client of the edge node at ``address`` on the roles' port."""
-    engine = cluster.settings.edge_engine
-    return client_for(engine, address, port=MANAGEMENT_PORTS[engine])
 
 
 def build_probes(
@@ -93,7 +86,7 @@ def build_probes(
     sipp = None
     probe_hosts = cluster.members("probes")
     if probe_hosts:
-        vrrp = next(v for v in cluster.settings.vrrp_instances if v.group == "sip_edge")
+        vrrp = cluster.settings.edge_vrrp
         probe = probe_hosts[0]
         local = str(cluster.hosts[probe].address or "")
         tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
@@ -140,7 +133,7 @@ def failover_drill(cluster: Cluster, target: str, fault: str, traffic: bool = Tr
     ``traffic`` False measures detection by probing alone (no calls to mark the target).
     """
     check_host(cluster, target, "feature_servers")
-    backend = live.faults_for(cluster)
+    backend = faults.drill_backend(cluster)
     check_fault(backend, (target,), fault)
     probes = build_probes(cluster, backend, PROBE_SCENARIO, traffic)
     return failover.FailoverDrill(cluster, target, fault, probes, thresholds_for(cluster.settings))
@@ -151,7 +144,7 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
     pair = cluster.members("sip_edge")
     if len(pair) != 2:
         raise BadInput(f"group sip_edge has {len(pair)} host(s); the VIP drill needs the pair")
-    backend = live.faults_for(cluster)
+    backend = faults.drill_backend(cluster)
     check_fault(backend, pair, fault)
     probes = build_probes(cluster, backend, PROBE_HOLD_SCENARIO)
     return vip.VipDrill(

@@ -1,4 +1,4 @@
-"""The drill runner, in Chaos Toolkit's shape.
+"""A drill and its runs, in Chaos Toolkit's shape.
 
 check the steady state -> inject the fault -> observe with timestamps -> restore -> check the
 steady state again -> verdict. The restore step runs whatever happens after the fault was
@@ -57,7 +57,7 @@ class Phase:
 
 
 @dataclass
-class RunResult:
+class DrillRun:
     """One run of a drill."""
 
     number: int
@@ -135,13 +135,13 @@ def run_once(
     number: int = 1,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-) -> RunResult:
+) -> DrillRun:
     """Run ``drill`` once. Raises SteadyStateBroken (nothing touched) when it is not steady.
 
     Ctrl-C during the fault or observation still restores and then returns a result with
     ``aborted`` set; the caller writes the report and exits 130.
     """
-    result = RunResult(number)
+    result = DrillRun(number)
     phase = Phase("steady state (before)", clock())
     problems = drill.steady_state()
     phase.ended, phase.ok = clock(), not problems
@@ -190,7 +190,7 @@ def run_once(
     return result
 
 
-def _restore(drill: Drill, result: RunResult, clock: Callable[[], float]) -> None:
+def _restore(drill: Drill, result: DrillRun, clock: Callable[[], float]) -> None:
     phase = Phase("restore", clock())
     result.phases.append(phase)
     try:
@@ -206,7 +206,7 @@ def _restore(drill: Drill, result: RunResult, clock: Callable[[], float]) -> Non
         phase.ok, phase.detail = False, result.restore_error
 
 
-def _stop(drill: Drill, result: RunResult, clock: Callable[[], float]) -> None:
+def _stop(drill: Drill, result: DrillRun, clock: Callable[[], float]) -> None:
     phase = Phase("stop observing", clock())
     try:
         drill.stop_observing(result.obs)
@@ -223,9 +223,9 @@ def run_drill(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     pause_s: float = 5.0,
-) -> list[RunResult]:
+) -> list[DrillRun]:
     """Up to ``runs`` runs; stops after an aborted run or a failed restore (unsafe to go on)."""
-    results: list[RunResult] = []
+    results: list[DrillRun] = []
     for number in range(1, runs + 1):
         if number > 1:
             sleep(pause_s)
@@ -235,7 +235,7 @@ def run_drill(
             if number == 1:
                 raise
             # A later run found the cluster broken: report it as that run's failure.
-            result = RunResult(number, error=exc.message)
+            result = DrillRun(number, error=exc.message)
         results.append(result)
         if result.aborted or result.restore_error or (result.error and not result.phases):
             break

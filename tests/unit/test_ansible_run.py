@@ -1,4 +1,4 @@
-"""The runner (real ansible-playbook runs on local-connection hosts) and `clusterctl deploy`.
+"""The playbook runs (real ansible-playbook on local-connection hosts) and `clusterctl deploy`.
 
 The real runs need only Ansible (no containers, no network): the fixture inventory's hosts
 all use the local connection, and the one unreachable host is a closed loopback port.
@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from clusterctl import paths, runner
+from clusterctl import ansible_run, paths
+from clusterctl.ansible_run import PlaybookResult, new_run_dir, resolve_playbook, run_playbook
 from clusterctl.cli import main
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.progress import RunState, stats_counts
-from clusterctl.runner import RunResult, new_run_dir, resolve_playbook, run_playbook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runner_events"
 HOSTS = str(FIXTURES / "hosts.yml")
@@ -206,7 +206,7 @@ def test_canceller_interrupts_a_session_leader_then_escalates() -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     try:
-        canceller = runner._Canceller(grace=0.3)
+        canceller = ansible_run._Canceller(grace=0.3)
         canceller.pid = proc.pid
         assert canceller() is False
         canceller.request()
@@ -220,14 +220,14 @@ def test_canceller_interrupts_a_session_leader_then_escalates() -> None:
 
 
 def test_canceller_without_a_safe_pid_cancels_at_once() -> None:
-    unknown = runner._Canceller()
+    unknown = ansible_run._Canceller()
     unknown.request()
     assert unknown() is True
-    not_leader = runner._Canceller()
+    not_leader = ansible_run._Canceller()
     not_leader.pid = os.getpid() if os.getsid(0) != os.getpid() else 1
     not_leader.request()
     assert not_leader() is True
-    again = runner._Canceller(grace=60)
+    again = ansible_run._Canceller(grace=60)
     again.pid = 2**22 + 7  # above pid_max's default: no such process
     again.request()
     assert again() is True
@@ -251,16 +251,16 @@ def test_missing_inputs_are_bad_input(tmp_path: Path) -> None:
 
 def test_cmdline_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert runner._cmdline(False, False, None) == ""
-    assert runner._cmdline(True, True, Path("my vault")) == (
+    assert ansible_run._cmdline(False, False, None) == ""
+    assert ansible_run._cmdline(True, True, Path("my vault")) == (
         f"--check --diff --vault-password-file '{tmp_path / 'my vault'}'"
     )
     monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", "rel/pw")
-    env = runner._envvars(None)
+    env = ansible_run._envvars(None)
     assert env["ANSIBLE_VAULT_PASSWORD_FILE"] == str(tmp_path / "rel" / "pw")
     assert env["ANSIBLE_CONFIG"] == str(paths.ANSIBLE_CFG)
     assert env["ANSIBLE_ROLES_PATH"] == str(paths.ROLES)
-    assert "ANSIBLE_VAULT_PASSWORD_FILE" not in runner._envvars(Path("x"))
+    assert "ANSIBLE_VAULT_PASSWORD_FILE" not in ansible_run._envvars(Path("x"))
 
 
 def test_run_dirs_are_unique_within_a_second(runs_in_tmp: Path) -> None:
@@ -304,14 +304,14 @@ class FakeRun:
         self.canceled = canceled
         self.calls: list[tuple[Path, str, dict[str, Any]]] = []
 
-    def __call__(self, playbook: Path, inventory: str, **kwargs: Any) -> RunResult:
+    def __call__(self, playbook: Path, inventory: str, **kwargs: Any) -> PlaybookResult:
         self.calls.append((playbook, inventory, kwargs))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         kwargs["on_start"](self.run_dir)
         lines = (FIXTURES / "mixed.jsonl").read_text(encoding="utf-8").splitlines()
         for line in lines:
             kwargs["on_event"](json.loads(line))
-        return RunResult(
+        return PlaybookResult(
             rc=self.rc,
             status="canceled" if self.canceled else ("successful" if self.rc == 0 else "failed"),
             canceled=self.canceled,
@@ -342,7 +342,7 @@ def deploy_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
 
 
 def use_fake(monkeypatch: pytest.MonkeyPatch, fake: FakeRun) -> None:
-    monkeypatch.setattr(runner, "run_playbook", fake)
+    monkeypatch.setattr(ansible_run, "run_playbook", fake)
 
 
 @pytest.mark.parametrize("rc", [0, 2, 4])

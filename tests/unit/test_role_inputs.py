@@ -1,0 +1,217 @@
+"""Role inputs from the cluster model (clusterctl/role_inputs.py), without Ansible.
+
+Read over inventory/example (OpenSIPS, master/master) and the lab's default inventory
+(Kamailio), plus inventories edited to reach every default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clusterctl import role_inputs
+from clusterctl.errors import BadInput
+from clusterctl.inventory import load_cluster
+from clusterctl.lab.inventory import write_inventory
+from clusterctl.lab.topology import load_topology, profile_path
+from clusterctl.model import SECRET_KEYS, Cluster
+
+FACTS = {"default_ipv4": {"network": "10.20.0.0", "netmask": "255.255.255.0"}}
+
+
+def no_facts(host: str) -> dict[str, Any]:
+    raise AssertionError(f"facts of {host} were read although db_client_networks is set")
+
+
+@pytest.fixture
+def example(inventory_copy: Path) -> Cluster:
+    return load_cluster(str(inventory_copy))
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Cluster:
+    """The lab on Kamailio (`lab up --engine kamailio`); the example inventory is OpenSIPS."""
+    out = tmp_path / "lab"
+    write_inventory(load_topology(profile_path("default")), out, key_path=tmp_path / "key",
+                    known_hosts=tmp_path / "known_hosts", lab_name="clusterctl-lab",
+                    engine="kamailio")
+    return load_cluster(str(out))
+
+
+def test_sip_edge_routing_tables_follow_the_shards(example: Cluster) -> None:
+    got = role_inputs.sip_edge(example, "edge1")
+    assert got["sip_edge_engine"] == "opensips"
+    assert got["sip_edge_management_port"] == 8888
+    assert got["sip_edge_vip"] == "10.20.0.10"
+    assert got["sip_edge_db_hosts"] == ["10.20.0.31", "10.20.0.32"]
+    assert [(t["id"], t["set_id"]) for t in got["sip_edge_tenants"]] == [
+        ("acme", 1), ("globex", 1), ("initech", 2)
+    ]
+    assert got["sip_edge_tenants"][0] == {
+        "id": "acme", "name": "Acme Corp", "domain": "acme.voice.example.com", "shard": "shard1",
+        "dids": ["+15550100100", "+15550100101"], "permissions": ["internal", "local", "national"],
+        "set_id": 1,
+    }
+    assert got["sip_edge_dispatcher_sets"][1] == {
+        "id": 2,
+        "name": "shard2",
+        "destinations": [
+            {"name": "fs2a", "address": "10.20.0.23", "port": 5060, "priority": 10},
+            {"name": "fs2b", "address": "10.20.0.24", "port": 5060, "priority": 5},
+        ],
+    }
+    assert [f["name"] for f in got["sip_edge_feature_servers"]] == ["fs1a", "fs1b", "fs2a", "fs2b"]
+    assert got["sip_edge_carriers"] == [
+        {"name": "carrier-a", "address": "198.51.100.0/28", "port": 5060}
+    ]
+    assert (got["sip_edge_ping_interval"], got["sip_edge_rtpengine"]) == (2, False)
+
+
+def test_sip_edge_defaults_fill_what_the_inventory_leaves_out(edit_yaml) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d.pop("dispatcher")
+        d["carriers"] = [{"name": "pbx", "address": "203.0.113.0/29"}]
+
+    inventory = edit_yaml("group_vars/all/cluster.yml", mutate)
+    edit_yaml("group_vars/all/tenants.yml",
+              lambda d: [d["tenants"][2].pop(k) for k in ("dids", "permissions")])
+    got = role_inputs.sip_edge(load_cluster(str(inventory)), "edge2")
+    assert got["sip_edge_carriers"] == [{"name": "pbx", "address": "203.0.113.0/29", "port": 5060}]
+    assert (got["sip_edge_ping_interval"], got["sip_edge_invite_timeout"]) == (2, 2)
+    assert got["sip_edge_tenants"][2]["dids"] == got["sip_edge_tenants"][2]["permissions"] == []
+
+
+def test_keepalived_on_opensips(example: Cluster) -> None:
+    first, second = (role_inputs.keepalived(example, h) for h in ("edge1", "edge2"))
+    assert (first["keepalived_priority"], second["keepalived_priority"]) == (150, 100)
+    assert first["keepalived_instances"] == [{
+        "name": "edge", "group": "sip_edge", "vip": "10.20.0.10", "prefix": 24,
+        "router_id": 51, "interface": "eth0", "advert_int": 1.0,
+    }]
+    assert first["keepalived_notify_rpc_url"] == "http://10.20.0.11:8888/mi"
+    assert first["keepalived_notify_rpc_calls"] == {
+        "MASTER": [{"method": "clusterer_shtag_set_active", "params": {"tag": "vip/1"}}]
+    }
+    assert (first["keepalived_track_unit"], first["keepalived_track_process"]) == (
+        "opensips", "opensips"
+    )
+    assert first["keepalived_sip_check_address"] == "10.20.0.11"
+    # Databases, feature servers, then the peer: never the node itself.
+    assert first["keepalived_reach_targets"] == [
+        "10.20.0.31", "10.20.0.32", "10.20.0.21", "10.20.0.22", "10.20.0.23", "10.20.0.24",
+        "10.20.0.12",
+    ]
+
+
+def test_keepalived_on_the_kamailio_lab(lab: Cluster) -> None:
+    got = role_inputs.keepalived(lab, "edge2")
+    assert got["keepalived_notify_rpc_url"] == "http://172.29.10.12:5071/RPC"
+    assert got["keepalived_notify_rpc_calls"] == {
+        state: [{"method": "nathelper.enable_ping", "params": [flag]}]
+        for state, flag in (("MASTER", 1), ("BACKUP", 0), ("FAULT", 0))
+    }
+    # No process-event connector in the lab's containers.
+    assert (got["keepalived_track_unit"], got["keepalived_track_process"]) == ("kamailio", "")
+
+
+def test_only_the_edge_instances_go_to_keepalived(edit_yaml) -> None:
+    web = {"name": "web", "group": "web", "vip": "10.20.0.40", "prefix": 24, "router_id": 52}
+    inventory = edit_yaml("group_vars/all/cluster.yml",
+                          lambda d: d["vrrp_instances"].insert(0, web))
+    got = role_inputs.keepalived(load_cluster(str(inventory)), "edge1")
+    assert [i["name"] for i in got["keepalived_instances"]] == ["edge"]
+
+
+def test_mariadb_client_networks_default_to_the_first_node_network(example: Cluster) -> None:
+    asked: list[str] = []
+
+    def facts_of(host: str) -> dict[str, Any]:
+        asked.append(host)
+        return FACTS
+
+    got = role_inputs.mariadb(example, "db2", facts_of)
+    assert got == {
+        "mariadb_topology": "master_master",
+        "mariadb_nodes": ["db1", "db2"],
+        "mariadb_galera_arbitrator": "",
+        "mariadb_edge_engine": "opensips",
+        "mariadb_client_networks": ["10.20.0.0/255.255.255.0"],
+    }
+    assert asked == ["db1"]
+
+
+def test_mariadb_without_the_first_node_facts_says_how_to_fix_it(example: Cluster) -> None:
+    with pytest.raises(BadInput, match="database node db1 has no gathered default IPv4"):
+        role_inputs.mariadb(example, "db1", lambda host: {})
+
+
+def test_mariadb_set_client_networks_win(edit_yaml) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d.update(db_topology="galera", db_galera_arbitrator="web1",
+                 db_client_networks=["10.20.0.%"])
+
+    inventory = edit_yaml("group_vars/all/database.yml", mutate)
+    got = role_inputs.mariadb(load_cluster(str(inventory)), "web1", no_facts)
+    assert got["mariadb_client_networks"] == ["10.20.0.%"]
+    assert (got["mariadb_topology"], got["mariadb_galera_arbitrator"]) == ("galera", "web1")
+
+
+def test_common(example: Cluster, lab: Cluster) -> None:
+    assert role_inputs.common(example, "probe1") == {
+        "common_operator_networks": ["192.0.2.0/28"],
+        "common_edge_management_port": 8888,
+        "common_galera_arbitrator": "",
+    }
+    assert role_inputs.common(lab, "web1")["common_edge_management_port"] == 5071
+
+
+def test_drill_probe_matches_the_drills(example: Cluster) -> None:
+    assert role_inputs.drill_probe(example, "probe1") == {
+        "drill_probe_dir": "/etc/clusterctl/drill",
+        "drill_probe_hold_ms": 5000,
+    }
+
+
+def test_for_role_refuses_what_it_cannot_compute(example: Cluster) -> None:
+    with pytest.raises(BadInput, match="no computed inputs for role 'freeswitch'"):
+        role_inputs.for_role("freeswitch", example, "fs1a", no_facts)
+    with pytest.raises(BadInput, match="keepalived runs on group sip_edge; db1 is not in it"):
+        role_inputs.for_role("keepalived", example, "db1", no_facts)
+
+
+@pytest.mark.parametrize("role", role_inputs.ROLES)
+def test_no_secret_is_ever_an_input(example: Cluster, role: str) -> None:
+    secrets = {str(getattr(example.settings, key)) for key in SECRET_KEYS}
+    host = example.members("sip_edge")[0]
+    got = role_inputs.for_role(role, example, host, lambda h: FACTS)
+
+    def leaves(value: object) -> list[str]:
+        if isinstance(value, dict):
+            return [leaf for v in value.values() for leaf in leaves(v)]
+        if isinstance(value, list):
+            return [leaf for v in value for leaf in leaves(v)]
+        return [str(value)]
+
+    assert not [k for k in got if "password" in k or "secret" in k]
+    assert not secrets & set(leaves(got))
+
+
+def test_spellings_the_model_normalises_reach_the_roles_as_written(edit_yaml) -> None:
+    # Rendered files must not change with the model: 198.51.100.7 stays 198.51.100.7 (not
+    # /32) in nftables.conf and kamailio.cfg, advert_int 1 stays 1 (not 1.0) in keepalived.conf.
+    def mutate(d: dict[str, Any]) -> None:
+        d["operator_networks"] = ["192.0.2.0/28", "198.51.100.7"]
+        d["carriers"] = [{"name": "c1", "address": "203.0.113.9"}]
+        d["vrrp_instances"][0]["advert_int"] = 1
+
+    cluster = load_cluster(str(edit_yaml("group_vars/all/cluster.yml", mutate)))
+    assert str(cluster.settings.carriers[0].address) == "203.0.113.9/32"
+    assert role_inputs.common(cluster, "db1")["common_operator_networks"] == [
+        "192.0.2.0/28", "198.51.100.7"
+    ]
+    (carrier,) = role_inputs.sip_edge(cluster, "edge1")["sip_edge_carriers"]
+    assert carrier["address"] == "203.0.113.9"
+    (instance,) = role_inputs.keepalived(cluster, "edge1")["keepalived_instances"]
+    assert repr(instance["advert_int"]) == "1"
