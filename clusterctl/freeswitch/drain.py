@@ -83,7 +83,9 @@ def target_of(cluster: Cluster, host: str) -> DrainTarget:
     for index, (name, shard) in enumerate(cluster.settings.shards.items(), start=1):
         if host in (shard.primary, shard.secondary):
             peer = shard.secondary if host == shard.primary else shard.primary
-            return DrainTarget(host, name, index, uri_of(cluster, host), peer, uri_of(cluster, peer))
+            return DrainTarget(
+                host, name, index, uri_of(cluster, host), peer, uri_of(cluster, peer)
+            )
     raise BadInput(f"{host} is in no shard (shards: {', '.join(cluster.settings.shards)})")
 
 

@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 from clusterctl.errors import ClusterctlError
 
@@ -26,6 +27,7 @@ DEFAULT_PORT = 8021
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 Connect = Callable[[tuple[str, int], float], socket.socket]
+T = TypeVar("T")
 
 
 class EslError(ClusterctlError):
@@ -232,7 +234,6 @@ class ProfileStatus:
 
 
 _COUNT = re.compile(r"^(\d+) total\.?\s*$", re.MULTILINE)
-_PROFILE_LINE = re.compile(r"^([A-Z][A-Za-z0-9 -]*?)\s{2,}|\t(.*)$")
 
 
 def parse_calls_count(body: str) -> int:
@@ -302,14 +303,21 @@ class FreeSwitchClient:
     ) -> None:
         self.host = host
         self.port = port
-        self._open = lambda: EslConnection(host, password, port, timeout, connect=connect)
+        self.timeout = timeout
+        self._password = password
+        self._connect = connect
+
+    def _open(self) -> EslConnection:
+        return EslConnection(
+            self.host, self._password, self.port, self.timeout, connect=self._connect
+        )
 
     def api(self, command: str) -> str:
         """Run one ``api`` command on a fresh connection and return its output."""
         with self._open() as conn:
             return conn.api(command)
 
-    def _parsed(self, command: str, parse: Callable[[str], object]) -> object:
+    def _parsed(self, command: str, parse: Callable[[str], T]) -> T:
         with self._open() as conn:
             body = conn.api(command)
             try:
@@ -319,19 +327,17 @@ class FreeSwitchClient:
 
     def calls_count(self) -> int:
         """Calls in progress (``show calls count``: bridged legs count once)."""
-        return int(self._parsed("show calls count", parse_calls_count))  # type: ignore[call-overload]
+        return self._parsed("show calls count", parse_calls_count)
 
     def channels_count(self) -> int:
         """Channels in progress (``show channels count``: every leg counts)."""
-        return int(self._parsed("show channels count", parse_calls_count))  # type: ignore[call-overload]
+        return self._parsed("show channels count", parse_calls_count)
 
     def profile_status(self, profile: str) -> ProfileStatus:
         """``sofia status profile PROFILE``; EslError when the profile does not run."""
-        result = self._parsed(
+        return self._parsed(
             f"sofia status profile {profile}", lambda body: parse_profile_status(profile, body)
         )
-        assert isinstance(result, ProfileStatus)
-        return result
 
     def pause_inbound(self) -> None:
         """Refuse new inbound calls (503) and answer OPTIONS 503 (with the profile's

@@ -48,7 +48,8 @@ def write_tree(root: Path, sofia_context="edge_in", transfer_ctx="tenant_acme", 
         "  </section>\n</document>\n"
     )
     (root / "vars.xml").write_text(
-        '<!-- managed -->\n<include>\n  <X-PRE-PROCESS cmd="set" data="sip_address=10.0.0.1"/>\n</include>\n'
+        '<!-- managed -->\n<include>\n'
+        '  <X-PRE-PROCESS cmd="set" data="sip_address=10.0.0.1"/>\n</include>\n'
     )
     (root / "autoload_configs" / "modules.conf.xml").write_text(
         '<configuration name="modules.conf"><modules>'
@@ -75,12 +76,15 @@ def write_tree(root: Path, sofia_context="edge_in", transfer_ctx="tenant_acme", 
         '</condition></extension></context>'
         '<context name="tenant_acme"/></include>\n'
     )
-    (root / "directory" / "tenants.xml").write_text('<include><domain name="a.example"/></include>\n')
+    (root / "directory" / "tenants.xml").write_text(
+        '<include><domain name="a.example"/></include>\n'
+    )
 
 
 def check(root: Path, mod_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(CHECKER), "--conf-dir", str(root), "--mod-dir", str(mod_dir or root / "nomods")],
+        [sys.executable, str(CHECKER), "--conf-dir", str(root),
+         "--mod-dir", str(mod_dir or root / "nomods")],
         capture_output=True, text=True, check=False,
     )
 
@@ -95,8 +99,10 @@ def test_a_consistent_tree_passes(tmp_path):
     ("kwargs", "message"),
     [
         ({"sofia_context": "public"}, "sofia profile edge: context 'public' does not exist"),
-        ({"transfer_ctx": "tenant_nobody"}, "context edge_in: transfer to unknown context 'tenant_nobody'"),
-        ({"extra": '<param name="rtp-ip" value="$${rtp_addr}"/>\n'}, "$${rtp_addr} is not set anywhere"),
+        ({"transfer_ctx": "tenant_nobody"},
+         "context edge_in: transfer to unknown context 'tenant_nobody'"),
+        ({"extra": '<param name="rtp-ip" value="$${rtp_addr}"/>\n'},
+         "$${rtp_addr} is not set anywhere"),
         ({"extra": "<param name='x' value='y'>\n"}, "the pre-processed tree is not XML"),
     ],
 )
