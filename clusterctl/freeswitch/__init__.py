@@ -1,0 +1,1 @@
+"""FreeSWITCH feature servers: the event socket client and drain/undrain."""
