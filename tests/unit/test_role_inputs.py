@@ -69,6 +69,17 @@ def test_sip_edge_routing_tables_follow_the_shards(example: Cluster) -> None:
     assert (got["sip_edge_ping_interval"], got["sip_edge_rtpengine"]) == (2, False)
 
 
+def test_opensips_comes_from_the_package_directory_when_the_inventory_names_one(
+        example: Cluster, edit_yaml) -> None:
+    got = role_inputs.sip_edge(example, "edge1")
+    assert (got["sip_edge_opensips_source"], got["sip_edge_opensips_deb_dir"]) == ("apt", "")
+    inventory = edit_yaml("group_vars/all/cluster.yml",
+                          lambda d: d.update(package_dir="/srv/debs/trixie"))
+    got = role_inputs.sip_edge(load_cluster(str(inventory)), "edge1")
+    assert (got["sip_edge_opensips_source"], got["sip_edge_opensips_deb_dir"]) == (
+        "debs", "/srv/debs/trixie")
+
+
 def test_sip_edge_defaults_fill_what_the_inventory_leaves_out(edit_yaml) -> None:
     def mutate(d: dict[str, Any]) -> None:
         d.pop("dispatcher")
