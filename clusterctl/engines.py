@@ -32,14 +32,19 @@ class EdgeEngine:
     # The process keepalived tracks and the systemd unit the drills stop and kill.
     process: str
     unit: str
+    # Granularity of the transaction timers: OpenSIPS runs them on a 1 s tick, so a 2 s INVITE
+    # timeout fires after 2.0-3.0 s; Kamailio's are exact (../shared/docs/LAB-ENVIRONMENT.md).
+    timer_tick_s: float
 
     def management_url(self, address: str) -> str:
         """The management endpoint of the engine on the node at ``address``."""
         return f"http://{address}:{self.management_port}{self.management_path}"
 
 
-OPENSIPS = EdgeEngine("opensips", 8888, "/mi", process="opensips", unit="opensips")
-KAMAILIO = EdgeEngine("kamailio", 5071, "/RPC", process="kamailio", unit="kamailio")
+OPENSIPS = EdgeEngine("opensips", 8888, "/mi", process="opensips", unit="opensips",
+                      timer_tick_s=1.0)
+KAMAILIO = EdgeEngine("kamailio", 5071, "/RPC", process="kamailio", unit="kamailio",
+                      timer_tick_s=0.0)
 ENGINES: dict[str, EdgeEngine] = {e.name: e for e in (OPENSIPS, KAMAILIO)}
 
 # OpenSIPS: the clusterer sharing tag that follows the VIP, <tag>/<cluster id>

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clusterctl.engines import engine
 from clusterctl.model import ClusterSettings, VrrpInstance
 
 # OpenSIPS runs its timers on a 1 s tick: pings 1.9-3.0 s apart and a 2 s timeout firing after
@@ -68,6 +69,8 @@ def thresholds_for(
     timers = settings.dispatcher
     given = settings.drill_thresholds
     n, i, f = timers.probing_threshold, timers.ping_interval, timers.invite_timeout
+    # The INVITE timeout fires up to one timer tick late (OpenSIPS: 1 s; Kamailio: exact).
+    tick = engine(settings.edge_engine).timer_tick_s
     idle_hi = n * i + f
     idle_lo = (n - 1) * i + f
     inst = vrrp or settings.edge_vrrp
@@ -87,8 +90,9 @@ def thresholds_for(
         ),
         detection_traffic_s=_pick(
             given.detection_traffic_s,
-            f + TIMER_MARGIN_S,
-            f"F = {f:g} s from the first call to the dead server (its failed INVITE marks it)",
+            f + tick + TIMER_MARGIN_S,
+            f"F = {f:g} s from the first call to the dead server (its failed INVITE marks it)"
+            + (f", + {tick:g} s timer tick" if tick else ""),
         ),
         # The drill sees the server answer its own OPTIONS; the edge notices at its next
         # probe, up to one ping interval later (and within 0.8 s of that probe's reply,
@@ -102,7 +106,11 @@ def thresholds_for(
         max_failed_calls=_pick(
             given.max_failed_calls, MAX_FAILED_CALLS, "0 (failover within the call)"
         ),
-        pdd_p99_s=_pick(given.pdd_p99_s, f + 1.0, f"F + ringing = {f + 1:g} s"),
+        pdd_p99_s=_pick(
+            given.pdd_p99_s,
+            f + 1.0 + tick,
+            f"F + ringing = {f + 1:g} s" + (f", + {tick:g} s timer tick" if tick else ""),
+        ),
         vip_takeover_s=_pick(given.vip_takeover_s, vip_limit, vip_bound),
         split_brain_s=Limit(2 * a, f"2*A = {2 * a:g} s", "computed"),
     )
