@@ -13,6 +13,7 @@ from FreeSWITCH 1.10.12 (tests/fixtures/freeswitch/).
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 from collections.abc import Callable
@@ -302,14 +303,9 @@ class FreeSwitchClient:
         connect: Connect = _connect,
     ) -> None:
         self.host = host
-        self.port = port
-        self.timeout = timeout
-        self._password = password
-        self._connect = connect
-
-    def _open(self) -> EslConnection:
-        return EslConnection(
-            self.host, self._password, self.port, self.timeout, connect=self._connect
+        # Every call opens a fresh connection with exactly these settings.
+        self._open = functools.partial(
+            EslConnection, host, password, port, timeout, connect=connect
         )
 
     def api(self, command: str) -> str:
