@@ -16,7 +16,7 @@ from clusterctl.drills import failover, live, vip
 from clusterctl.drills.report import DrillReport, write_all
 from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
-from clusterctl.edge import DispatcherSet
+from clusterctl.edge import DispatcherSet, Registration
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
 from clusterctl.nodes import edge_client
@@ -117,14 +117,23 @@ def build_probes(
     return probes
 
 
-def registrations_on(cluster: Cluster) -> Callable[[str], int]:
-    """Unexpired contacts as the edge node ``host`` serves them (in its memory, replicated
-    from its peer), so "after" is what the new VIP holder serves."""
+def registrations_on(cluster: Cluster) -> Callable[[str, tuple[str, ...]], int]:
+    """Contacts as the edge node ``host`` serves them (in its memory, replicated from its
+    peer), so "after" is what the new VIP holder serves: of ``aors``, how many have an
+    unexpired contact; with no AORs, all contacts it holds (a counter, no dump)."""
 
-    def count(host: str) -> int:
-        return edge_client(cluster, str(cluster.hosts[host].address)).registration_count()
+    def count(host: str, aors: tuple[str, ...]) -> int:
+        client = edge_client(cluster, str(cluster.hosts[host].address))
+        if not aors:
+            return client.registration_count()
+        return sum(_serves(client.registration(aor)) for aor in aors)
 
     return count
+
+
+def _serves(reg: Registration | None) -> bool:
+    """An AOR with at least one contact that has not expired (permanent ones count)."""
+    return reg is not None and any(c.expires is None or c.expires > 0 for c in reg.contacts)
 
 
 def failover_drill(cluster: Cluster, target: str, fault: str, traffic: bool = True) -> Drill:

@@ -83,6 +83,10 @@ class Traffic(Protocol):
     def answers(self, target: str) -> bool:
         """Whether ``target`` answers a SIP OPTIONS from the probe host now."""
 
+    @property
+    def registered(self) -> tuple[str, ...]:
+        """The AORs ``start`` registered through the VIP (``user@domain``; may be none)."""
+
 
 # The edge database (roles/mariadb ``mariadb_edge_database``): subscriber and location tables.
 EDGE_DATABASE = "clusterctl_edge"
@@ -189,6 +193,11 @@ class TestUsers:
         """SIPp's ``-au``/``-ap``."""
         return self.name, self.password
 
+    @property
+    def aors(self) -> tuple[str, ...]:
+        """The users' addresses of record (``user@domain``), one per tenant."""
+        return tuple(f"{self.name}@{d}" for d in self.domains)
+
     def sql(self, statement: str) -> str:
         """Run ``statement`` on the first database node that answers; its output."""
         errors = []
@@ -292,6 +301,10 @@ class SippTraffic:
         self.register_scenario = register_scenario
         self.pid: int | None = None
 
+    @property
+    def registered(self) -> tuple[str, ...]:
+        return self.users.aors if self.users is not None and self.register_scenario else ()
+
     def start(self) -> None:
         if self.users is not None:
             self.users.create(self.host)
@@ -388,6 +401,12 @@ class Probes:
     def traffic_host(self) -> str | None:
         """The probe host sending calls, None when the drill runs without traffic."""
         return self.traffic.host if self.traffic else None
+
+    @property
+    def registered(self) -> tuple[str, ...]:
+        """The AORs the traffic registered through the VIP when it started (none without
+        traffic)."""
+        return self.traffic.registered if self.traffic else ()
 
     def describe_fault(self, host: str, kind: str) -> str:
         """What injecting ``kind`` runs on ``host``."""

@@ -3,6 +3,11 @@
 Measured: takeover time (fault -> the backup alone holds the VIP), split brain (two owners for
 longer than 2 x advert_int), registrations before and after (none lost), and whether calls
 established before the fault can still be torn down with BYE afterwards.
+
+Registrations are the drill's own test users, registered through the VIP just before the
+fault: the old holder served them, the new one must. All contacts are counted only when the
+drill runs without them (no probe host); then a contact that expires during the drill counts
+as lost too (the lab's contract suite leaves some that expire minutes later).
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def analyze(
             lost,
             Limit(0, "0 (contacts replicated to the peer)", "computed"),
             "",
-            note=f"before {before}, after {after}",
+            note=f"{obs.meta.get('registrations', 'contacts')}: before {before}, after {after}",
         ),
     ]
     if obs.meta.get("traffic", True):
@@ -154,7 +159,7 @@ class VipDrill(Drill):
         fault: str,
         probes: Probes,
         limits: Thresholds,
-        registrations_on: Callable[[str], int],
+        registrations_on: Callable[[str, tuple[str, ...]], int],
         *,
         clock: Callable[[], float] = time.time,
         hold_s: float = 0.0,
@@ -200,7 +205,7 @@ class VipDrill(Drill):
         self.owner = owners[0]
         problems = self.probes.edge_problems()
         try:
-            self.registrations_on(self.owner)
+            self.registrations_on(self.owner, ())
         except Exception as exc:  # any failure here means "not steady", named
             problems.append(f"registrations on {self.owner}: {exc}")
         return problems
@@ -216,7 +221,11 @@ class VipDrill(Drill):
         )
         # Traffic starts by registering the drill's test users: count them after that.
         self.probes.start(obs, vip=(self.pair, str(self.vrrp.vip)), dispatcher=False)
-        obs.registrations["before"] = self.registrations_on(self.owner)
+        aors = self.probes.registered
+        obs.meta["registrations"] = (
+            f"the drill's {len(aors)} test users" if aors else "all contacts"
+        )
+        obs.registrations["before"] = self.registrations_on(self.owner, aors)
 
     def stop_observing(self, obs: Observations) -> None:
         self.probes.stop(obs)
@@ -244,7 +253,7 @@ class VipDrill(Drill):
             new = new_owner()
             time.sleep(WATCH_AFTER_TAKEOVER_S)
             if new is not None:
-                obs.registrations["after"] = self.registrations_on(new)
+                obs.registrations["after"] = self.registrations_on(new, self.probes.registered)
 
     def restore(self, obs: Observations) -> None:
         assert self.owner is not None

@@ -139,8 +139,14 @@ def test_vip_drill_live_path_with_a_faked_pair(monkeypatch):
     c = cluster()
     pair = VipPair()
     probes = live.Probes(c, pair, lambda: [], poll_interval=0.05)
+    asked = []
+
+    def registrations_on(host, aors):
+        asked.append((host, aors))
+        return 20
+
     drill = vip.VipDrill(
-        c, "kill", probes, thresholds_for(c.settings, vip_fault="kill"), lambda host: 20
+        c, "kill", probes, thresholds_for(c.settings, vip_fault="kill"), registrations_on
     )
     result = run_once(drill)
     checks = {ch.name: ch for ch in result.checks}
@@ -149,8 +155,53 @@ def test_vip_drill_live_path_with_a_faked_pair(monkeypatch):
     assert 0.5 <= checks["VIP takeover"].measured <= 0.8
     assert checks["split brain (two owners)"].measured == 0
     assert result.obs.registrations == {"before": 20, "after": 20}
+    # Without traffic there are no test users: every contact is counted, on each holder.
+    assert ("edge1", ()) in asked and ("edge2", ()) in asked
+    assert "all contacts" in checks["registrations lost"].note
     assert "pre-fault calls torn down with BYE" not in checks  # no traffic in this run
     assert result.facts["new_owner"] == "edge2"
+
+
+class RegisteringTraffic:
+    """Traffic that registered two test users and places no calls."""
+
+    host = "probe1"
+    registered = ("clusterctl-drill@a.test", "clusterctl-drill@b.test")
+
+    def start(self):
+        pass
+
+    def stop(self):
+        return []
+
+    def answers(self, target):
+        return True
+
+
+def test_vip_drill_counts_its_own_test_users_and_finds_one_missing(monkeypatch):
+    # The new holder serves one of the two users the old holder served: one lost. Contacts
+    # that expire meanwhile (the lab's contract users) are not asked about at all.
+    monkeypatch.setattr(vip, "WATCH_AFTER_TAKEOVER_S", 0.3)
+    monkeypatch.setattr(vip, "BYE_GRACE_S", 0.0)
+    monkeypatch.setattr(vip.VipDrill, "baseline_s", 0.2)
+    c = cluster()
+    pair = VipPair()
+    probes = live.Probes(c, pair, lambda: [], RegisteringTraffic(), poll_interval=0.05)
+    asked = []
+
+    def registrations_on(host, aors):
+        asked.append((host, aors))
+        return {"edge1": 2, "edge2": 1}[host] if aors else 500
+
+    drill = vip.VipDrill(
+        c, "kill", probes, thresholds_for(c.settings, vip_fault="kill"), registrations_on
+    )
+    result = run_once(drill)
+    checks = {ch.name: ch for ch in result.checks}
+    assert checks["registrations lost"].measured == 1
+    assert not checks["registrations lost"].passed
+    assert "the drill's 2 test users: before 2, after 1" in checks["registrations lost"].note
+    assert ("edge2", RegisteringTraffic.registered) in asked
 
 
 def test_vip_drill_refuses_two_owners_before_touching_anything():
@@ -158,7 +209,7 @@ def test_vip_drill_refuses_two_owners_before_touching_anything():
     pair = VipPair()
     pair.owners = {"edge1", "edge2"}
     probes = live.Probes(c, pair, lambda: [], poll_interval=0.05)
-    drill = vip.VipDrill(c, "kill", probes, thresholds_for(c.settings), lambda host: 20)
+    drill = vip.VipDrill(c, "kill", probes, thresholds_for(c.settings), lambda host, aors: 20)
     with pytest.raises(SteadyStateBroken, match="held by 2 nodes"):
         run_once(drill)
     assert pair.done == []

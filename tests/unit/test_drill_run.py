@@ -165,7 +165,7 @@ def test_faults_are_measured_from_when_they_took_effect_issue_time_kept():
     obs = Observations()
     failover.FailoverDrill(c, "fs1a", "stop", probes, thresholds_for(c.settings)).inject(obs)
     assert obs.marks == {"fault": 1005.0, "fault_issued": 1000.0}
-    drill = vip.VipDrill(c, "stop-keepalived", probes, thresholds_for(c.settings), lambda h: 0)
+    drill = vip.VipDrill(c, "stop-keepalived", probes, thresholds_for(c.settings), lambda h, a: 0)
     drill.owner = "edge1"
     obs = Observations()
     drill.inject(obs)
