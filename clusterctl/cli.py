@@ -360,6 +360,59 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
         sys.exit(cluster_status.verdict(now))
 
 
+# --- drain / undrain ------------------------------------------------------------------------
+
+
+def _drainer(inventory: str, host: str, vault_password_file: str | None) -> Any:
+    from clusterctl.freeswitch import drain as fs_drain  # noqa: PLC0415
+    from clusterctl.validate import check_inventory, secret  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    return fs_drain.for_host(cluster, host, secret(cluster, "fs_esl_password"))
+
+
+@main.command()
+@inventory_option
+@click.argument("host")
+@click.option("--deadline", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds to wait for the server's calls to end.")
+@click.option("--force", is_flag=True,
+              help="Drain it even when it is the last available server of its shard.")
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def drain(inventory: str, host: str, deadline: float, force: bool,
+          vault_password_file: str | None) -> None:
+    """Take feature server HOST out gracefully: inactive on every edge node, new calls
+    refused on it (503, so they fail over), then wait until its calls have ended.
+
+    \b
+    Exit code: 0 drained; 1 calls still up at the deadline (it stays out of the
+    selection), or refused because the shard's other server is not available on every edge
+    node (--force drains it anyway), or a step failed (the message names what was already
+    changed); 2 bad input (not a feature server, unreadable password).
+    """
+    from clusterctl.freeswitch import drain as fs_drain  # noqa: PLC0415
+
+    report = _drainer(inventory, host, vault_password_file).drain(
+        host, deadline_s=deadline, force=force
+    )
+    for line in fs_drain.describe(report):
+        click.echo(line)
+    sys.exit(0 if report.drained else 1)
+
+
+@main.command()
+@inventory_option
+@click.argument("host")
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def undrain(inventory: str, host: str, vault_password_file: str | None) -> None:
+    """Bring drained feature server HOST back: it accepts calls again, then every edge node
+    selects it."""
+    from clusterctl.freeswitch import drain as fs_drain  # noqa: PLC0415
+
+    for line in fs_drain.describe(_drainer(inventory, host, vault_password_file).undrain(host)):
+        click.echo(line)
+
+
 @main.group()
 def drill() -> None:
     """Failover drills: inject a fault, measure the cluster's reaction, restore."""

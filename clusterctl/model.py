@@ -46,7 +46,7 @@ DB_PASSWORD_KEYS = (
     "db_monitor_password",
 )
 # Every secret the inventory must set (none has a default).
-SECRET_KEYS = (*DB_PASSWORD_KEYS, "edge_auth_secret")
+SECRET_KEYS = (*DB_PASSWORD_KEYS, "edge_auth_secret", "fs_esl_password")
 
 
 class _Strict(BaseModel):
@@ -193,6 +193,10 @@ class ClusterSettings(_Strict):
     # The edge's digest-auth nonce secret, the same on every edge node: a nonce one node gave
     # out is then accepted by its peer after a VIP takeover (required when there are edges).
     edge_auth_secret: str | None = None
+    # The feature servers' event-socket password (FreeSWITCH's mod_event_socket), the same on
+    # every feature server: `clusterctl drain` and `undrain` use it (required when there are
+    # feature servers).
+    fs_esl_password: str | None = None
 
     @property
     def edge_vrrp_instances(self) -> list[VrrpInstance]:

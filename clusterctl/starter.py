@@ -22,7 +22,7 @@ _VAULT_HEADER = """\
 ---
 # The cluster's secrets. The settings refer to them ("{{ vault_db_root_password }}").
 # 1. Fill every value, e.g. with `openssl rand -base64 24` (vault_edge_auth_secret: 16 or
-#    more of A-Za-z0-9._~+/=-, the same on both edge nodes).
+#    more of A-Za-z0-9._~+/=-; vault_fs_esl_password: 12 or more of them).
 # 2. Encrypt this file: ansible-vault encrypt group_vars/all/vault.yml
 # 3. Give clusterctl the vault password: --vault-password-file FILE (or
 #    ANSIBLE_VAULT_PASSWORD_FILE).

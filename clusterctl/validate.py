@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 import yaml
 
 from clusterctl import paths
-from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, ClusterctlError
+from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, ClusterctlError
 from clusterctl.model import (
     CARRIER_MIN_PREFIX,
     DB_PASSWORD_KEYS,
@@ -260,38 +260,70 @@ def _secret_problems(cluster: Cluster, key: str, missing: str) -> Iterator[Probl
 
 
 @functools.cache
-def edge_secret_pattern() -> str:
-    """The sip_edge role's rule for an auth secret (roles/sip_edge/vars/main.yml).
+def secret_pattern(role: str, name: str) -> str:
+    """A role's rule for a secret it writes into a config (``roles/ROLE/vars/main.yml``).
 
     Read from the role so the rule is defined once; OSError or a KeyError means clusterctl's
     own packaged files are broken.
     """
-    with (paths.ROLES / "sip_edge" / "vars" / "main.yml").open(encoding="utf-8") as handle:
-        return str(yaml.safe_load(handle)["sip_edge_auth_secret_pattern"])
+    with (paths.ROLES / role / "vars" / "main.yml").open(encoding="utf-8") as handle:
+        return str(yaml.safe_load(handle)[name])
 
 
-def _edge_secret(cluster: Cluster) -> Iterator[Problem]:
-    if not cluster.members("sip_edge"):
-        return
-    found = list(
-        _secret_problems(
-            cluster,
-            "edge_auth_secret",
-            "is required (there is no default): both edge nodes must sign digest nonces alike",
-        )
-    )
+def _role_secret(
+    cluster: Cluster, key: str, *, why: str, rule: tuple[str, str], shape: str, fix: str
+) -> Iterator[Problem]:
+    """A required secret, and its value against the role's rule when it can be read here."""
+    found = list(_secret_problems(cluster, key, f"is required (there is no default): {why}"))
     yield from found
-    value, _ = _resolve(cluster, cluster.settings.edge_auth_secret)
+    value, _ = _resolve(cluster, getattr(cluster.settings, key))
     # A value still holding a template is computed by Ansible at run time: the role checks it.
     if found or value is None or "{{" in value or "{%" in value:
         return
-    if not re.match(edge_secret_pattern(), value):
-        yield Problem(
+    if not re.match(secret_pattern(*rule), value):
+        yield Problem(key, f"value (masked, {len(value)} characters) must be {shape}", fix)
+
+
+def _edge_secret(cluster: Cluster) -> Iterator[Problem]:
+    if cluster.members("sip_edge"):
+        yield from _role_secret(
+            cluster,
             "edge_auth_secret",
-            f"value (masked, {len(value)} characters) must be 16 or more letters, digits or "
-            "._~+/=- (it is written into the engine's config as a quoted string)",
-            "e.g. `openssl rand -base64 24`",
+            why="both edge nodes must sign digest nonces alike",
+            rule=("sip_edge", "sip_edge_auth_secret_pattern"),
+            shape="16 or more letters, digits or ._~+/=- (it is written into the engine's "
+            "config as a quoted string)",
+            fix="e.g. `openssl rand -base64 24`",
         )
+
+
+def _fs_secret(cluster: Cluster) -> Iterator[Problem]:
+    if cluster.members("feature_servers"):
+        yield from _role_secret(
+            cluster,
+            "fs_esl_password",
+            why="clusterctl drains feature servers over their event socket",
+            rule=("freeswitch", "freeswitch_esl_password_pattern"),
+            shape="12 or more letters, digits or ._~+/=- (it is written into FreeSWITCH's XML)",
+            fix="e.g. `openssl rand -base64 18`",
+        )
+
+
+def secret(cluster: Cluster, key: str) -> str:
+    """The value of the secret setting ``key``, following vault references.
+
+    Raises BadInput when it is unset or cannot be read here (vaulted and no vault password
+    given, or a reference to a variable the inventory does not define).
+    """
+    raw = getattr(cluster.settings, key)
+    value, followed = (None, []) if raw is None else _resolve(cluster, raw)
+    if value is None or not value.strip() or "{{" in value or "{%" in value:
+        via = f" (through {' -> '.join(followed)})" if followed else ""
+        raise BadInput(
+            f"{key}{via} cannot be read from the inventory: set it, and pass "
+            "--vault-password-file when it is vaulted"
+        )
+    return value
 
 
 def _storage(cluster: Cluster) -> Iterator[Problem]:
@@ -463,6 +495,7 @@ RULES: tuple[Rule, ...] = (
     _tenants,
     _databases,
     _edge_secret,
+    _fs_secret,
     _storage,
     _operators,
     _carriers,

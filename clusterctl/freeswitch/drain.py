@@ -25,7 +25,9 @@ from typing import Protocol
 
 from clusterctl.edge.base import DestinationState, EdgeClient, EdgeManagementError
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.freeswitch.esl import DEFAULT_PORT, FreeSwitchClient
 from clusterctl.model import Cluster
+from clusterctl.nodes import edge_client
 
 SIP_PORT = 5060
 
@@ -184,3 +186,35 @@ class Drainer:
                 f"edges already changed: {', '.join(report.edges) or 'none'}"
             ) from None
         report.notes.append(what)
+
+
+def for_host(cluster: Cluster, host: str, password: str, port: int = DEFAULT_PORT) -> Drainer:
+    """A Drainer over every edge node's management interface and ``host``'s event socket.
+
+    Nothing is contacted yet. BadInput when ``host`` is not a feature server of a shard.
+    """
+    target_of(cluster, host)
+    edges = {
+        name: edge_client(cluster, str(cluster.hosts[name].address))
+        for name in cluster.members("sip_edge")
+    }
+    return Drainer(cluster, edges, FreeSwitchClient(str(cluster.hosts[host].address), password,
+                                                    port))
+
+
+def describe(report: DrainReport) -> list[str]:
+    """What the operator reads after ``clusterctl drain`` or ``undrain``: one line per fact."""
+    state = "inactive" if report.action == "drain" else "active"
+    lines = [f"{report.host}: {state} on {', '.join(report.edges) or 'no edge node'}"]
+    lines += [f"{report.host}: {note}" for note in report.notes]
+    if report.action == "drain":
+        lines.append(
+            f"{report.host}: {report.calls_at_start} call(s) at the start, "
+            f"{report.calls_left} left after {report.waited_s:.1f} s"
+        )
+        lines.append(
+            f"{report.host}: drained" if report.drained else
+            f"{report.host}: NOT drained: calls still up at the deadline (they go on; no new "
+            f"call reaches it; `clusterctl undrain {report.host}` brings it back)"
+        )
+    return lines

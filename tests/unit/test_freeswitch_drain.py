@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from test_drill_analysis import cluster
 
+from clusterctl.cli import main
 from clusterctl.edge.base import (
     Destination,
     DestinationState,
@@ -13,7 +18,9 @@ from clusterctl.edge.base import (
     EdgeManagementError,
 )
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.freeswitch import drain as fs_drain
 from clusterctl.freeswitch.drain import Drainer, target_of
+from clusterctl.validate import check_inventory
 
 FS1A, FS1B = "sip:10.77.0.21:5060", "sip:10.77.0.22:5060"
 
@@ -168,3 +175,67 @@ def test_undrain_resumes_the_server_before_any_edge_routes_to_it():
     report = d.undrain("fs1a")
     assert log == [("fs", "resume"), ("edge1", FS1A, "active"), ("edge2", FS1A, "active")]
     assert report.edges == ["edge1", "edge2"]
+
+
+# --- the CLI: `clusterctl drain` / `undrain` --------------------------------------------------
+
+LAB = str(Path(__file__).resolve().parents[1] / "fixtures" / "drills" / "inventory-lab")
+
+
+def test_for_host_reaches_every_edge_node_and_the_servers_event_socket():
+    c = check_inventory(LAB)
+    d = fs_drain.for_host(c, "fs1a", "unit-test-placeholder")
+    assert sorted(d.edges) == ["edge1", "edge2"]
+    assert d.server.host == str(c.hosts["fs1a"].address)
+    with pytest.raises(BadInput, match="edge1 is not a feature server"):
+        fs_drain.for_host(c, "edge1", "unit-test-placeholder")
+
+
+def test_cli_drain_prints_each_step_and_exits_by_whether_it_drained(monkeypatch):
+    log, made = [], []
+
+    def fake_for_host(cluster, host, password):
+        assert password == "unit-test-placeholder"  # read from the inventory
+        d, _, _ = drainer(log, counts=made.pop(0))
+        return d
+
+    monkeypatch.setattr(fs_drain, "for_host", fake_for_host)
+    made[:] = [(2, 0), (4,)]
+    done = CliRunner().invoke(main, ["drain", "fs1a", "-i", LAB, "--deadline", "10"])
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == [
+        "fs1a: inactive on edge1, edge2",
+        "fs1a: pause inbound",
+        "fs1a: 2 call(s) at the start, 0 left after 1.0 s",
+        "fs1a: drained",
+    ]
+    late = CliRunner().invoke(main, ["drain", "fs1a", "-i", LAB, "--deadline", "3"])
+    assert late.exit_code == 1
+    assert "4 call(s) at the start, 4 left after 3.0 s" in late.output
+    assert "NOT drained" in late.output and "clusterctl undrain fs1a" in late.output
+
+
+def test_cli_undrain_reports_the_edges(monkeypatch):
+    log = []
+    monkeypatch.setattr(fs_drain, "for_host", lambda c, h, p: drainer(log)[0])
+    done = CliRunner().invoke(main, ["undrain", "fs1a", "-i", LAB])
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == ["fs1a: active on edge1, edge2", "fs1a: resume inbound"]
+
+
+def test_cli_drain_bad_input_is_one_line_with_exit_code_2(tmp_path):
+    done = CliRunner().invoke(main, ["drain", "edge1", "-i", LAB])
+    assert done.exit_code == 2
+    assert done.output.strip().splitlines() == [
+        "error: edge1 is not a feature server (feature_servers: fs1a, fs1b)"
+    ]
+    inv = tmp_path / "inv"
+    shutil.copytree(LAB, inv)
+    secrets = inv / "group_vars/all/database.yml"
+    secrets.write_text(secrets.read_text().replace(
+        "fs_esl_password: unit-test-placeholder", 'fs_esl_password: "{{ vault_fs_esl_password }}"'
+    ))
+    done = CliRunner().invoke(main, ["drain", "fs1a", "-i", str(inv)])
+    assert done.exit_code == 2
+    assert "fs_esl_password (through vault_fs_esl_password) cannot be read" in done.output
+    assert "Traceback" not in done.output

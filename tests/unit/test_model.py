@@ -66,10 +66,12 @@ def test_minimal_cluster_defaults():
     assert s.db_root_password is None
     assert not cluster.is_lab
     # No databases, storage or probes: a minimal edge + feature cluster passes the rules
-    # except master_master's node count and the required edge secret and operator networks.
+    # except master_master's node count, the required edge and event-socket secrets and
+    # operator networks.
     assert [p.where for p in problems_of(cluster)] == [
         "group databases",
         "edge_auth_secret",
+        "fs_esl_password",
         "operator_networks",
     ]
 

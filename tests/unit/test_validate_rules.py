@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, ClusterctlError
+from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, ClusterctlError
 from clusterctl.inventory import read_inventory
 from clusterctl.model import DB_PASSWORD_KEYS, Problem
-from clusterctl.validate import check_inventory, edge_secret_pattern, validate_data
+from clusterctl.validate import check_inventory, secret, secret_pattern, validate_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -852,11 +852,46 @@ def test_edge_auth_secret_that_fits_the_roles_rule(edit_yaml):
     assert_valid(inv)
 
 
-def test_edge_secret_pattern_is_the_roles_own():
-    role_vars = yaml.safe_load((REPO_ROOT / "roles/sip_edge/vars/main.yml").read_text())
-    assert edge_secret_pattern() == role_vars["sip_edge_auth_secret_pattern"]
-    asserts = (REPO_ROOT / "roles/sip_edge/tasks/main.yml").read_text()
-    assert "is match(sip_edge_auth_secret_pattern)" in asserts
+def test_fs_esl_password_is_required_with_feature_servers(edit_yaml):
+    problems, code = run(edit_yaml(CLUSTER, lambda d: d.pop("fs_esl_password")))
+    assert code == EXIT_FAILED
+    p = one(problems, "fs_esl_password", "is required (there is no default)")
+    assert "event socket" in p.message and "ansible-vault" in p.fix
+    assert len(problems) == 1
+
+
+@pytest.mark.parametrize("secret", ["short-pass", "has a space 12345"])
+def test_fs_esl_password_outside_the_roles_rule_is_refused_and_masked(edit_yaml, secret):
+    inv = edit_yaml("group_vars/all/vault.yml", lambda d: d.update(vault_fs_esl_password=secret))
+    problems, code = run(inv)
+    assert code == EXIT_FAILED
+    p = one(problems, "fs_esl_password", f"value (masked, {len(secret)} characters)")
+    assert secret not in str(p)
+    assert len(problems) == 1
+
+
+def test_secret_follows_the_vault_reference_or_says_why_it_cannot(edit_yaml):
+    inv = edit_yaml("group_vars/all/vault.yml",
+                    lambda d: d.update(vault_fs_esl_password="Abcdefgh1234._~"))
+    assert secret(check_inventory(str(inv)), "fs_esl_password") == "Abcdefgh1234._~"
+    inv = edit_yaml("group_vars/all/vault.yml", lambda d: d.pop("vault_fs_esl_password"))
+    with pytest.raises(BadInput, match=r"fs_esl_password \(through vault_fs_esl_password\) "
+                                       "cannot be read"):
+        secret(check_inventory(str(inv)), "fs_esl_password")
+
+
+@pytest.mark.parametrize(
+    "role, name, asserted_in",
+    [
+        ("sip_edge", "sip_edge_auth_secret_pattern", "tasks/main.yml"),
+        ("freeswitch", "freeswitch_esl_password_pattern", "tasks/preflight.yml"),
+    ],
+)
+def test_secret_pattern_is_the_roles_own(role, name, asserted_in):
+    role_vars = yaml.safe_load((REPO_ROOT / f"roles/{role}/vars/main.yml").read_text())
+    assert secret_pattern(role, name) == role_vars[name]
+    asserts = (REPO_ROOT / f"roles/{role}/{asserted_in}").read_text()
+    assert f"is match({name})" in asserts
 
 
 def test_empty_vault_value_names_the_vault_variable(edit_yaml):

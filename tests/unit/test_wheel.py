@@ -63,7 +63,8 @@ def test_wheel_carries_playbooks_roles_config_and_lab_recipes(wheel):
 def test_installed_layout_finds_the_bundled_content(wheel, tmp_path):
     zipfile.ZipFile(wheel).extractall(tmp_path)
     code = ("from clusterctl import paths, validate; "
-            "print(paths.FROM_CLONE, paths.PLAYBOOKS, validate.edge_secret_pattern())")
+            "print(paths.FROM_CLONE, paths.PLAYBOOKS, "
+            "validate.secret_pattern('sip_edge', 'sip_edge_auth_secret_pattern'))")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("CLUSTERCTL_HOME", None)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
