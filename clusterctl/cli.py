@@ -364,11 +364,18 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
 
 
 def _drainer(inventory: str, host: str, vault_password_file: str | None) -> Any:
+    from clusterctl.errors import BadInput  # noqa: PLC0415
     from clusterctl.freeswitch import drain as fs_drain  # noqa: PLC0415
-    from clusterctl.validate import check_inventory, secret  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
 
     cluster = check_inventory(inventory, vault_password_file)
-    return fs_drain.for_host(cluster, host, secret(cluster, "fs_esl_password"))
+    password = cluster.secret("fs_esl_password")
+    if not password:
+        raise BadInput(
+            "fs_esl_password cannot be read from the inventory: set it, and pass "
+            "--vault-password-file when it is vaulted"
+        )
+    return fs_drain.for_host(cluster, host, password)
 
 
 @main.command()

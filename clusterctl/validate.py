@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 import yaml
 
 from clusterctl import paths
-from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, ClusterctlError
+from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, ClusterctlError
 from clusterctl.model import (
     CARRIER_MIN_PREFIX,
     DB_PASSWORD_KEYS,
@@ -307,23 +307,6 @@ def _fs_secret(cluster: Cluster) -> Iterator[Problem]:
             shape="12 or more letters, digits or ._~+/=- (it is written into FreeSWITCH's XML)",
             fix="e.g. `openssl rand -base64 18`",
         )
-
-
-def secret(cluster: Cluster, key: str) -> str:
-    """The value of the secret setting ``key``, following vault references.
-
-    Raises BadInput when it is unset or cannot be read here (vaulted and no vault password
-    given, or a reference to a variable the inventory does not define).
-    """
-    raw = getattr(cluster.settings, key)
-    value, followed = (None, []) if raw is None else _resolve(cluster, raw)
-    if value is None or not value.strip() or "{{" in value or "{%" in value:
-        via = f" (through {' -> '.join(followed)})" if followed else ""
-        raise BadInput(
-            f"{key}{via} cannot be read from the inventory: set it, and pass "
-            "--vault-password-file when it is vaulted"
-        )
-    return value
 
 
 def _storage(cluster: Cluster) -> Iterator[Problem]:

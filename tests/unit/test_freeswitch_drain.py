@@ -237,5 +237,5 @@ def test_cli_drain_bad_input_is_one_line_with_exit_code_2(tmp_path):
     ))
     done = CliRunner().invoke(main, ["drain", "fs1a", "-i", str(inv)])
     assert done.exit_code == 2
-    assert "fs_esl_password (through vault_fs_esl_password) cannot be read" in done.output
+    assert "fs_esl_password cannot be read from the inventory" in done.output
     assert "Traceback" not in done.output

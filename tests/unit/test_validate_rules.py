@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, ClusterctlError
+from clusterctl.errors import EXIT_BAD_INPUT, EXIT_FAILED, ClusterctlError
 from clusterctl.inventory import read_inventory
 from clusterctl.model import DB_PASSWORD_KEYS, Problem
-from clusterctl.validate import check_inventory, secret, secret_pattern, validate_data
+from clusterctl.validate import check_inventory, secret_pattern, validate_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -868,16 +868,6 @@ def test_fs_esl_password_outside_the_roles_rule_is_refused_and_masked(edit_yaml,
     p = one(problems, "fs_esl_password", f"value (masked, {len(secret)} characters)")
     assert secret not in str(p)
     assert len(problems) == 1
-
-
-def test_secret_follows_the_vault_reference_or_says_why_it_cannot(edit_yaml):
-    inv = edit_yaml("group_vars/all/vault.yml",
-                    lambda d: d.update(vault_fs_esl_password="Abcdefgh1234._~"))
-    assert secret(check_inventory(str(inv)), "fs_esl_password") == "Abcdefgh1234._~"
-    inv = edit_yaml("group_vars/all/vault.yml", lambda d: d.pop("vault_fs_esl_password"))
-    with pytest.raises(BadInput, match=r"fs_esl_password \(through vault_fs_esl_password\) "
-                                       "cannot be read"):
-        secret(check_inventory(str(inv)), "fs_esl_password")
 
 
 @pytest.mark.parametrize(
