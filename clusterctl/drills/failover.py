@@ -86,7 +86,7 @@ def mechanism(
     if times.excluded is None:
         return None, None
     timeout = cluster.settings.dispatcher.invite_timeout
-    for call in analysis.calls_between(obs.calls, times.fault, times.excluded):
+    for call in analysis.calls_between(obs.settled_calls(), times.fault, times.excluded):
         if not first_choice(cluster, call, target) or call.answered_by == target:
             continue
         lag = times.excluded - (call.start + timeout)
@@ -101,13 +101,14 @@ def analyze(
     """Checks and facts of one failover run (pure: replayable on recorded streams)."""
     times = times_of(obs, target)
     how, by_call = mechanism(obs, cluster, target, times)
+    calls = obs.settled_calls()
     back = obs.marks.get("back_by_itself")
     window_end = (
         times.reincluded
         or (back if times.excluded is None else None)
-        or max([c.start for c in obs.calls] + [s.t for s in obs.dest] + [times.fault]) + 1e-9
+        or max([c.start for c in calls] + [s.t for s in obs.dest] + [times.fault]) + 1e-9
     )
-    in_window = analysis.calls_between(obs.calls, times.fault, window_end)
+    in_window = analysis.calls_between(calls, times.fault, window_end)
     # Under traffic the bound runs from the first call that meets the dead server: how soon
     # one comes depends on how many calls the target's shard gets, not on the edge.
     first_hit = min((c.start for c in in_window if first_choice(cluster, c, target)), default=None)
@@ -192,9 +193,9 @@ def analyze(
         "times": {k: v for k, v in vars(times).items()},
         "transitions": [{"t": t, "selectable": v} for t, v in changes],
         "answered_by": {
-            "before": analysis.answered_by(analysis.calls_between(obs.calls, 0, times.fault)),
+            "before": analysis.answered_by(analysis.calls_between(calls, 0, times.fault)),
             "during": analysis.answered_by(in_window),
-            "after": analysis.answered_by(analysis.calls_between(obs.calls, window_end, 1e18)),
+            "after": analysis.answered_by(analysis.calls_between(calls, window_end, 1e18)),
         },
         "pdd": {p: analysis.percentile(pdds, p) for p in (50, 95, 99)},
         "poll_errors": len(obs.errors),

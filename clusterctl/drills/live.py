@@ -486,6 +486,9 @@ class Probes:
         for poller in self._pollers:
             poller.stop()
         if self.traffic:
+            # Calls SIPp is starting as it is told to stop get no outcome: they are told
+            # apart by this mark (Observations.settled_calls).
+            obs.mark("traffic_stop", self.clock())
             obs.calls.extend(sorted(self.traffic.stop(), key=lambda c: c.start))
 
     def answers_now(self, target: str) -> bool | None:

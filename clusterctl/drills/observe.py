@@ -61,6 +61,15 @@ class VipSample:
     owners: tuple[str, ...]
 
 
+# A call the drill's own stop of SIPp cut short: it started this close to the stop (or after:
+# the mark is taken before the stop command reaches the probe host) and has no final answer,
+# or only the digest challenge whose authenticated retry SIPp never sent or never saw answered.
+# A challenge is answered within milliseconds, so a call older than this that ended on one
+# really failed.
+CUT_BY_STOP_S = 1.0
+_UNSETTLED = (None, 401, 407)
+
+
 @dataclass(frozen=True)
 class CallRecord:
     """One test call as SIPp saw it.
@@ -105,6 +114,18 @@ class Observations:
         """Record that ``name`` happened at ``t`` (default: now); returns the time."""
         self.marks[name] = time.time() if t is None else t
         return self.marks[name]
+
+    def settled_calls(self) -> list[CallRecord]:
+        """The calls that got an outcome: those the drill's own stop of the traffic cut short
+        are left out (see CUT_BY_STOP_S). Recordings without a ``traffic_stop`` mark keep all."""
+        stop = self.marks.get("traffic_stop")
+        if stop is None:
+            return list(self.calls)
+        return [
+            c
+            for c in self.calls
+            if not (c.start >= stop - CUT_BY_STOP_S and c.status in _UNSETTLED)
+        ]
 
     def dump_jsonl(self, path: Path) -> None:
         """Write the stream as JSON lines (the format of tests/fixtures/drills)."""

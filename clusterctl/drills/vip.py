@@ -36,6 +36,7 @@ def analyze(
 ) -> tuple[list[Check], dict[str, Any]]:
     """Checks and facts of one VIP run (pure: replayable on recorded streams)."""
     fault = obs.marks["fault"]
+    calls = obs.settled_calls()
     samples, cut_off_s = _without_cut_off_holder(obs, old_owner)
     own = analysis.vip_ownership(samples, fault, old_owner)
     before = obs.registrations.get("before")
@@ -46,7 +47,7 @@ def analyze(
     # does. Recordings made before ``bye_end`` existed only have ``bye_at``.
     established = [
         c
-        for c in obs.calls
+        for c in calls
         if c.ok
         and c.start < fault
         and (c.end or 0) < fault
@@ -76,7 +77,7 @@ def analyze(
         # Calls placed once the new holder had the VIP (and after the old one came back)
         # must all work: what callers see after the takeover.
         served = [
-            c for c in obs.calls if own.takeover_at is not None and c.start >= own.takeover_at
+            c for c in calls if own.takeover_at is not None and c.start >= own.takeover_at
         ]
         checks.append(
             Check(
@@ -98,7 +99,7 @@ def analyze(
                 note=f"{len(torn_down)}/{len(established)}",
             )
         )
-    after_fault = [c for c in obs.calls if c.start >= fault]
+    after_fault = [c for c in calls if c.start >= fault]
     facts: dict[str, Any] = {
         "vip_moves_after_restore": _moves_after_restore(obs),
         "old_owner": old_owner,
@@ -108,6 +109,7 @@ def analyze(
         "longest_without_owner_s": round(own.longest_none_s, 3),
         "cut_off_holder_s": cut_off_s,
         "calls_after_fault": len(after_fault),
+        "calls_cut_by_traffic_stop": len(obs.calls) - len(calls),
         "failed_calls_after_fault": sum(not c.ok for c in after_fault),
         "poll_errors": len(obs.errors),
     }

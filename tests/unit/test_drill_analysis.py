@@ -147,6 +147,28 @@ def test_vip_kill_takeover_and_teardown():
     assert all(c.passed for c in checks)
 
 
+def test_a_call_cut_by_the_drills_own_traffic_stop_is_no_failed_call():
+    # As seen in the lab (OpenSIPS, vip --fault kill, 2026-12-07): the stop reached SIPp as
+    # it was placing a call; the 407 challenge was the last thing it saw of that call.
+    c = cluster()
+    vrrp = c.settings.vrrp_instances[0]
+    obs = load_jsonl(FIXTURES / "vip_kill_ok.jsonl")
+    last = max(s.t for s in obs.vip)  # the new owner holds the VIP by then
+    obs.calls.append(CallRecord("cut", last + 0.2, 407, None, None, "acme", end=last + 0.2))
+    limits = thresholds_for(c.settings, vip_fault="kill")
+    checks, _ = vip.analyze(obs, vrrp, "edge1", limits)
+    assert by_name(checks)["failed calls after takeover"].measured == 1  # no stop mark: kept
+    obs.mark("traffic_stop", last + 0.19)
+    checks, facts = vip.analyze(obs, vrrp, "edge1", limits)
+    assert by_name(checks)["failed calls after takeover"].measured == 0
+    assert facts["calls_cut_by_traffic_stop"] == 1
+    # A call that ended on a challenge well before the stop really failed.
+    obs.calls.append(CallRecord("real", last - 2.0, 407, None, None, "acme", end=last - 2.0))
+    checks, facts = vip.analyze(obs, vrrp, "edge1", limits)
+    assert by_name(checks)["failed calls after takeover"].measured == 1
+    assert facts["calls_cut_by_traffic_stop"] == 1
+
+
 def test_vip_split_brain_lost_registrations_and_refused_bye_fail():
     c = cluster()
     vrrp = c.settings.vrrp_instances[0]
