@@ -14,6 +14,7 @@ from clusterctl.errors import ClusterctlError
 
 if TYPE_CHECKING:
     from clusterctl.engines import EngineName
+    from clusterctl.model import FeatureServerKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -211,9 +212,14 @@ def lab_build(debian: str, install_engine: bool) -> None:
               envvar="CLUSTERCTL_DEB_DIR",
               help="Directory of .deb packages (OpenSIPS, FreeSWITCH) the roles install from "
                    "instead of the vendors' repositories (env CLUSTERCTL_DEB_DIR).")
+@click.option("--feature-servers", type=click.Choice(["freeswitch", "standin"]),
+              default="standin", show_default=True, envvar="CLUSTERCTL_LAB_FEATURE_SERVERS",
+              help="What answers on the feature servers: FreeSWITCH (from --deb-dir) or the "
+                   "SIPp stand-in (env CLUSTERCTL_LAB_FEATURE_SERVERS).")
 @_lab_options
 def lab_up(*, profile: str, topology_file: str | None, engine: EngineName,
-           deb_dir: str | None, debian: str, install_engine: bool) -> None:
+           deb_dir: str | None, feature_servers: FeatureServerKind, debian: str,
+           install_engine: bool) -> None:
     """Create (or repair) the lab and write inventory/lab/; healthy hosts are kept."""
     from pathlib import Path  # noqa: PLC0415
 
@@ -225,9 +231,16 @@ def lab_up(*, profile: str, topology_file: str | None, engine: EngineName,
         package_dir = Path(deb_dir).resolve()
         if not any(package_dir.glob("*.deb")):
             raise BadInput(f"--deb-dir {deb_dir}: no .deb files there")
+    if feature_servers == "freeswitch" and not (
+        package_dir and any(package_dir.glob("freeswitch_*.deb"))
+    ):
+        raise BadInput(
+            "--feature-servers freeswitch installs FreeSWITCH from the package directory: "
+            "give --deb-dir with a freeswitch_*.deb (no registry the lab reaches has it)"
+        )
     path = Path(topology_file) if topology_file else topology.profile_path(profile)
     lifecycle.up(topology.load_topology(path), debian, install_engine, click.echo,
-                 engine=engine, package_dir=package_dir)
+                 engine=engine, package_dir=package_dir, feature_servers=feature_servers)
 
 
 @lab.command("down")

@@ -484,9 +484,8 @@ def drill_backend(cluster: Cluster) -> DrillFaults:
     """The drills' fault backend for ``cluster``: lab or production by the inventory."""
     targets = {name: target_from_vars(name, host.vars) for name, host in cluster.hosts.items()}
     units: dict[str, str] = {}
-    feature_unit = "sipp-standin" if cluster.is_lab else "freeswitch"
     for name in cluster.members("feature_servers"):
-        units[name] = feature_unit
+        units[name] = cluster.feature_server_unit
     for name in cluster.members("sip_edge"):
         units[name] = engine(cluster.settings.edge_engine).unit
     faults: Faults

@@ -36,6 +36,8 @@ Domain = Annotated[
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{5,14}$")]
 HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 Permission = Literal["internal", "local", "national", "international", "premium"]
+# What answers SIP on a lab's feature servers (LabSettings.feature_servers).
+FeatureServerKind = Literal["freeswitch", "standin"]
 
 DB_PASSWORD_KEYS = (
     "db_root_password",
@@ -131,6 +133,9 @@ class LabSettings(_Strict):
     name: SafeId
     network: SafeId
     subnet: IPv4Network
+    # What answers on the feature servers: FreeSWITCH from the package directory, or the
+    # SIPp stand-in (roles/sipp_standin) where no FreeSWITCH package is at hand.
+    feature_servers: FeatureServerKind = "standin"
 
 
 def fault_fields(host: str, address: str) -> dict[str, str]:
@@ -244,6 +249,15 @@ class Cluster:
     def is_lab(self) -> bool:
         """True for an inventory written by ``clusterctl lab up``."""
         return self.settings.lab is not None
+
+    @property
+    def feature_server_unit(self) -> str:
+        """The systemd unit answering SIP on the feature servers (the drills stop and kill it):
+        FreeSWITCH, or the lab's SIPp stand-in."""
+        lab = self.settings.lab
+        return "sipp-standin" if lab is not None and lab.feature_servers == "standin" else (
+            "freeswitch"
+        )
 
     def secret(self, key: str) -> str | None:
         """A secret setting's value, a plain ``{{ vault_x }}`` reference resolved.

@@ -26,6 +26,9 @@ FactsOf = Callable[[str], Mapping[str, Any]]
 
 # Every dispatcher destination is a feature server's SIP port; the primary is preferred.
 FEATURE_SERVER_SIP_PORT = 5060
+# The number every tenant's echo test answers on (roles/freeswitch freeswitch_features.echo):
+# the drills' calls dial it, and the lab's SIPp stand-in answers any number.
+ECHO_NUMBER = "9196"
 CARRIER_SIP_PORT = 5060
 PRIMARY_PRIORITY = 10
 SECONDARY_PRIORITY = 5
@@ -195,8 +198,38 @@ def _own_network(node: str, facts: Mapping[str, Any]) -> str:
 
 
 def drill_probe(cluster: Cluster, host: str) -> Inputs:
-    """roles/drill_probe: where the drills read the scenarios and how long a held call lasts."""
-    return {"drill_probe_dir": PROBE_DIR, "drill_probe_hold_ms": round(PROBE_HOLD_S * 1000)}
+    """roles/drill_probe: where the drills read the scenarios, what their calls dial and how
+    long a held call lasts."""
+    return {
+        "drill_probe_dir": PROBE_DIR,
+        "drill_probe_callee": ECHO_NUMBER,
+        "drill_probe_hold_ms": round(PROBE_HOLD_S * 1000),
+    }
+
+
+def freeswitch(cluster: Cluster, host: str) -> Inputs:
+    """roles/freeswitch on a feature server: where it installs from, who may send it calls
+    (the edge nodes), where calls to registered users go back to (the VIP), and the tenants
+    of its shard (a tenant of another shard is refused like an unknown one)."""
+    s = cluster.settings
+    shard = next(name for name, sh in s.shards.items() if host in (sh.primary, sh.secondary))
+    return {
+        "freeswitch_source": "debs" if s.package_dir else "repo",
+        "freeswitch_deb_dir": s.package_dir or "",
+        "freeswitch_sip_port": FEATURE_SERVER_SIP_PORT,
+        "freeswitch_edge_addresses": _addresses(cluster, cluster.members(EDGE_GROUP)),
+        "freeswitch_edge_vip": str(s.edge_vrrp.vip),
+        # clusterctl drains and reads the servers from the operators' networks.
+        "freeswitch_esl_allowed_networks": [
+            str(n) for n in _as_written(cluster, "operator_networks") or []
+        ],
+        "freeswitch_tenants": [
+            {"id": t.id, "domain": t.domain} for t in s.tenants if t.shard == shard
+        ],
+        # Lab only: final responses name the server and the tenant it received, for the
+        # contract suite and the drills.
+        "freeswitch_lab_echo_headers": cluster.is_lab,
+    }
 
 
 # Roles whose inputs need nothing but the model.
@@ -205,6 +238,7 @@ MODEL_ONLY: dict[str, Callable[[Cluster, str], Inputs]] = {
     "sip_edge": sip_edge,
     "keepalived": keepalived,
     "drill_probe": drill_probe,
+    "freeswitch": freeswitch,
 }
 ROLES = (*MODEL_ONLY, "mariadb")
 
@@ -218,4 +252,6 @@ def for_role(role: str, cluster: Cluster, host: str, facts_of: FactsOf) -> Input
         raise BadInput(f"no computed inputs for role {role!r} (roles: {', '.join(ROLES)})")
     if role in ("sip_edge", "keepalived") and host not in cluster.members(EDGE_GROUP):
         raise BadInput(f"role {role} runs on group {EDGE_GROUP}; {host} is not in it")
+    if role == "freeswitch" and host not in cluster.members("feature_servers"):
+        raise BadInput(f"role {role} runs on group feature_servers; {host} is not in it")
     return MODEL_ONLY[role](cluster, host)

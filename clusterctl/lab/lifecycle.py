@@ -31,6 +31,7 @@ from clusterctl.lab.engine import (
 from clusterctl.lab.images import ImageSet, ensure_images, suite_for
 from clusterctl.lab.inventory import DEFAULT_LAB_ENGINE, write_inventory
 from clusterctl.lab.topology import LabHost, Topology, find_clash
+from clusterctl.model import FeatureServerKind
 from clusterctl.paths import HOME
 
 Say = Callable[[str], None]
@@ -291,11 +292,13 @@ def ensure_host_limits(say: Say, proc_dir: Path = INOTIFY_DIR) -> None:
 
 
 def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
-       engine: EngineName = DEFAULT_LAB_ENGINE, package_dir: Path | None = None) -> None:
+       engine: EngineName = DEFAULT_LAB_ENGINE, package_dir: Path | None = None,
+       feature_servers: FeatureServerKind = "standin") -> None:
     """Build or reconcile the lab of ``topo``; idempotent (healthy hosts are kept).
 
     ``engine`` is the edge engine the inventory names; ``package_dir`` a directory of .debs
-    the roles install OpenSIPS (and FreeSWITCH) from instead of the vendors' repositories.
+    the roles install OpenSIPS (and FreeSWITCH) from instead of the vendors' repositories;
+    ``feature_servers`` what answers on the feature servers (FreeSWITCH needs the packages).
 
     Raises BadInput for a subnet clash (before anything is created) and ClusterctlError
     naming the failed hosts when the lab is left half built.
@@ -333,7 +336,8 @@ def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
         _fail_half_built(errors, "SSH")
     with phases.phase("inventory"):
         write_inventory(topo, INVENTORY_DIR, key_path=KEY_PATH, known_hosts=KNOWN_HOSTS,
-                        lab_name=containers.PREFIX, engine=engine, package_dir=package_dir)
+                        lab_name=containers.PREFIX, engine=engine, package_dir=package_dir,
+                        feature_servers=feature_servers)
     say(f"lab up: {len(topo.hosts)} hosts reachable over SSH in {phases.total():.1f} s; "
         f"inventory: {_shown(INVENTORY_DIR)}")
 

@@ -238,6 +238,10 @@ def test_drill_backend_from_a_lab_inventory(tmp_path):
                                                          str(tmp_path / "k"))
     assert backend.units["fs1a"] == "sipp-standin"
     assert backend.units["edge2"] == "opensips"  # kill -9 of the engine must move the VIP
+    write_inventory(load_topology(profile_path("default")), out, key_path=tmp_path / "k",
+                    known_hosts=tmp_path / "kh", lab_name="clusterctl-lab",
+                    package_dir=tmp_path, feature_servers="freeswitch")
+    assert faults.drill_backend(load_cluster(str(out))).units["fs1a"] == "freeswitch"
     assert backend.refusal("fs1a", "freeze") is None
     assert backend.describe("edge1", "stop-keepalived") == "systemctl stop keepalived"
 

@@ -59,7 +59,7 @@ def test_group_vars_follow_the_schema(tmp_path: Path):
     assert [(t["id"], t["shard"]) for t in merged["tenants"]] == [
         ("alpha", "shard1"), ("beta", "shard1"), ("gamma", "shard2")]
     assert merged["lab"] == {"name": "clusterctl-lab", "network": "clusterctl-lab",
-                             "subnet": "172.29.10.0/24"}
+                             "subnet": "172.29.10.0/24", "feature_servers": "standin"}
     assert merged["carriers"] == [{"name": "lab-carrier", "address": "172.29.10.61/32"}]
 
 
@@ -102,3 +102,6 @@ def test_engine_and_package_directory_reach_the_inventory(tmp_path: Path):
     cluster = check_inventory(str(out))
     assert cluster.settings.edge_engine == "kamailio"
     assert cluster.settings.package_dir == str(tmp_path / "debs")
+    # Stand-ins unless FreeSWITCH was asked for (it needs the package directory).
+    assert _load(gv / "cluster.yml")["lab"]["feature_servers"] == "standin"
+    assert cluster.feature_server_unit == "sipp-standin"

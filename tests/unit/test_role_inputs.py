@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from clusterctl import role_inputs
 from clusterctl.errors import BadInput
@@ -18,6 +19,7 @@ from clusterctl.lab.inventory import write_inventory
 from clusterctl.lab.topology import load_topology, profile_path
 from clusterctl.model import SECRET_KEYS, Cluster
 
+ROLES = Path(__file__).resolve().parents[2] / "roles"
 FACTS = {"default_ipv4": {"network": "10.20.0.0", "netmask": "255.255.255.0"}}
 
 
@@ -181,21 +183,61 @@ def test_common(example: Cluster, lab: Cluster) -> None:
 def test_drill_probe_matches_the_drills(example: Cluster) -> None:
     assert role_inputs.drill_probe(example, "probe1") == {
         "drill_probe_dir": "/etc/clusterctl/drill",
+        "drill_probe_callee": "9196",
         "drill_probe_hold_ms": 5000,
     }
 
 
+def test_the_drills_dial_the_echo_test_the_freeswitch_role_answers() -> None:
+    fs = yaml.safe_load((ROLES / "freeswitch/defaults/main.yml").read_text())
+    probe = yaml.safe_load((ROLES / "drill_probe/defaults/main.yml").read_text())
+    assert fs["freeswitch_features"]["echo"] == role_inputs.ECHO_NUMBER
+    assert probe["drill_probe_callee"] == role_inputs.ECHO_NUMBER
+
+
+def test_freeswitch_gets_its_shards_tenants_the_edges_and_the_vip(example: Cluster) -> None:
+    got = role_inputs.freeswitch(example, "fs1b")
+    assert got == {
+        "freeswitch_source": "repo",
+        "freeswitch_deb_dir": "",
+        "freeswitch_sip_port": 5060,
+        "freeswitch_edge_addresses": ["10.20.0.11", "10.20.0.12"],
+        "freeswitch_edge_vip": "10.20.0.10",
+        "freeswitch_esl_allowed_networks": ["192.0.2.0/28"],
+        "freeswitch_tenants": [
+            {"id": "acme", "domain": "acme.voice.example.com"},
+            {"id": "globex", "domain": "globex.voice.example.com"},
+        ],
+        "freeswitch_lab_echo_headers": False,
+    }
+    assert [t["id"] for t in role_inputs.freeswitch(example, "fs2a")["freeswitch_tenants"]] == [
+        "initech"
+    ]
+
+
+def test_freeswitch_in_the_lab_installs_from_the_package_directory(tmp_path: Path) -> None:
+    out = tmp_path / "lab"
+    write_inventory(load_topology(profile_path("default")), out, key_path=tmp_path / "key",
+                    known_hosts=tmp_path / "known_hosts", lab_name="clusterctl-lab",
+                    package_dir=tmp_path / "debs", feature_servers="freeswitch")
+    got = role_inputs.freeswitch(load_cluster(str(out)), "fs2b")
+    assert (got["freeswitch_source"], got["freeswitch_deb_dir"]) == ("debs", str(tmp_path / "debs"))
+    assert got["freeswitch_lab_echo_headers"] is True
+
+
 def test_for_role_refuses_what_it_cannot_compute(example: Cluster) -> None:
-    with pytest.raises(BadInput, match="no computed inputs for role 'freeswitch'"):
-        role_inputs.for_role("freeswitch", example, "fs1a", no_facts)
+    with pytest.raises(BadInput, match="no computed inputs for role 'sipp_standin'"):
+        role_inputs.for_role("sipp_standin", example, "fs1a", no_facts)
     with pytest.raises(BadInput, match="keepalived runs on group sip_edge; db1 is not in it"):
         role_inputs.for_role("keepalived", example, "db1", no_facts)
+    with pytest.raises(BadInput, match="freeswitch runs on group feature_servers; edge1 is not"):
+        role_inputs.for_role("freeswitch", example, "edge1", no_facts)
 
 
 @pytest.mark.parametrize("role", role_inputs.ROLES)
 def test_no_secret_is_ever_an_input(example: Cluster, role: str) -> None:
     secrets = {str(getattr(example.settings, key)) for key in SECRET_KEYS}
-    host = example.members("sip_edge")[0]
+    host = example.members("feature_servers" if role == "freeswitch" else "sip_edge")[0]
     got = role_inputs.for_role(role, example, host, lambda h: FACTS)
 
     def leaves(value: object) -> list[str]:

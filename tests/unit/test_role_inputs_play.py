@@ -41,7 +41,7 @@ PLAY = [
                 "vip": "{{ sip_edge_vip | default('') }}",
                 "priority": "{{ keepalived_priority | default(0) }}",
             }}},
-            {"name": "unknown role", "cluster_role_inputs": {"roles": ["freeswitch"]},
+            {"name": "unknown role", "cluster_role_inputs": {"roles": ["sipp_standin"]},
              "ignore_errors": True},
         ],
     }
@@ -78,4 +78,4 @@ def test_inputs_are_the_hosts_variables(tmp_path: Path) -> None:
     assert tasks["seen"]["probe1"]["msg"] == {"port": 8888, "vip": "", "priority": 0}
     failed = tasks["unknown role"]["edge1"]
     assert failed["failed"] is True
-    assert "no computed inputs for role 'freeswitch'" in failed["msg"]
+    assert "no computed inputs for role 'sipp_standin'" in failed["msg"]
