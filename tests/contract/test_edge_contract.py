@@ -15,6 +15,7 @@ import pytest
 
 from clusterctl.db.health import check_cluster
 from clusterctl.model import Tenant
+from clusterctl.role_inputs import ECHO_NUMBER
 
 from .harness import Edge, Remote, User
 
@@ -79,7 +80,7 @@ def test_call_goes_to_tenant_primary_with_edge_headers(edge: Edge, users: list[U
     shards = edge.cluster.settings.shards
     for tenant in edge.cluster.settings.tenants:
         caller = _user(users, tenant)
-        fs, seen, _ = _call(edge, caller, _user(users, tenant, 1).name, tenant.domain)
+        fs, seen, _ = _call(edge, caller, ECHO_NUMBER, tenant.domain)
         assert fs == shards[tenant.shard].primary, f"{tenant.id} answered by {fs}"
         assert seen == tenant.id, f"{tenant.id}: feature server saw tenant {seen!r}"
 
@@ -107,14 +108,15 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
     shard = settings.shards[tenant.shard]
     set_id = list(settings.shards).index(tenant.shard) + 1
     primary = edge.remote(shard.primary)
-    caller, target = _user(users, tenant), _user(users, tenant, 1).name
+    caller, target = _user(users, tenant), ECHO_NUMBER
+    unit = edge.cluster.feature_server_unit
     timeout = settings.dispatcher.invite_timeout
     assert _primary_selectable(edge, set_id, primary.address), "steady state: primary excluded"
     # An ordinary call's duration (SSH, SIPp start, auth round trip, 200 ms talk) is the
     # baseline the failover call is measured against.
     fs, _, baseline = _call(edge, caller, target, tenant.domain)
     assert fs == shard.primary, f"steady state: answered by {fs}"
-    primary.run("systemctl stop sipp-standin", 15)
+    primary.run(f"systemctl stop {unit}", 15)
     try:
         fs, seen, first = _call(edge, caller, target, tenant.domain)
         assert (fs, seen) == (shard.secondary, tenant.id)
@@ -129,7 +131,7 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
         fs, _, second = _call(edge, caller, target, tenant.domain)
         assert fs == shard.secondary
         assert second < timeout, f"second call waited {second:.2f} s: primary not marked"
-        primary.run("systemctl start sipp-standin", 15)
+        primary.run(f"systemctl start {unit}", 15)
         # The stand-in answers once started; the next ping is at most one interval away and
         # its 200 re-includes the destination (issue 5: under 1 s after the good reply).
         bound = settings.dispatcher.ping_interval + 1.0
@@ -145,7 +147,7 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
         fs, _, _ = _call(edge, caller, target, tenant.domain)
         assert fs == shard.primary
     finally:
-        primary.run("systemctl start sipp-standin", 15)
+        primary.run(f"systemctl start {unit}", 15)
 
 
 def _call_registered_user(edge: Edge, user: User) -> str:
@@ -481,7 +483,7 @@ def test_edge_survives_the_loss_of_one_database_node(
     if len(databases) < 2:
         pytest.skip("one database node: nothing to fail over to")
     tenant = edge.cluster.settings.tenants[0]
-    caller, target = _user(users, tenant), _user(users, tenant, 1)
+    caller = _user(users, tenant)
     shard = edge.cluster.settings.shards[tenant.shard]
     first = edge.remote(databases[0])
     inject, undo = DB_FAULTS[fault]
@@ -497,7 +499,7 @@ def test_edge_survives_the_loss_of_one_database_node(
         assert after.rc == 0, f"REGISTER with {databases[0]} {fault}: {after.errors}"
         again = edge.sipp("register", keys, auth)
         assert again.rc == 0, f"second REGISTER with {databases[0]} {fault}: {again.errors}"
-        fs, seen, call = _call(edge, caller, target.name, tenant.domain)
+        fs, seen, call = _call(edge, caller, ECHO_NUMBER, tenant.domain)
         assert (fs, seen) == (shard.primary, tenant.id)
         print(
             f"{databases[0]} {fault}: REGISTER {after.elapsed:.2f} s (the first after the"
