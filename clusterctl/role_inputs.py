@@ -210,7 +210,7 @@ def drill_probe(cluster: Cluster, host: str) -> Inputs:
 def freeswitch(cluster: Cluster, host: str) -> Inputs:
     """roles/freeswitch on a feature server: where it installs from, who may send it calls
     (the edge nodes), where calls to registered users go back to (the VIP), and the tenants
-    of its shard (a tenant of another shard is refused like an unknown one)."""
+    of its shard with their DIDs (a tenant of another shard is refused like an unknown one)."""
     s = cluster.settings
     shard = next(name for name, sh in s.shards.items() if host in (sh.primary, sh.secondary))
     return {
@@ -224,7 +224,9 @@ def freeswitch(cluster: Cluster, host: str) -> Inputs:
             str(n) for n in _as_written(cluster, "operator_networks") or []
         ],
         "freeswitch_tenants": [
-            {"id": t.id, "domain": t.domain} for t in s.tenants if t.shard == shard
+            {"id": t.id, "domain": t.domain, "dids": list(t.dids)}
+            for t in s.tenants
+            if t.shard == shard
         ],
         # Lab only: final responses name the server and the tenant it received, for the
         # contract suite and the drills.

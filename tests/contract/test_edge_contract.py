@@ -101,8 +101,10 @@ def test_cross_tenant_call_is_403(edge: Edge, users: list[User]) -> None:
 
 
 def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User]) -> None:
-    """Primary stopped: the same call reaches the secondary after invite_timeout, the primary
-    is excluded at once (a failed call marks it) and re-included after its first good probe."""
+    """Primary silent (frozen): the same call reaches the secondary after invite_timeout, the
+    primary is excluded at once (a failed call marks it) and re-included after its first good
+    probe. Frozen, not stopped: a stopping FreeSWITCH answers 503 and the call fails over at
+    once, which would not show the timeout path."""
     settings = edge.cluster.settings
     tenant = settings.tenants[0]
     shard = settings.shards[tenant.shard]
@@ -116,7 +118,7 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
     # baseline the failover call is measured against.
     fs, _, baseline = _call(edge, caller, target, tenant.domain)
     assert fs == shard.primary, f"steady state: answered by {fs}"
-    primary.run(f"systemctl stop {unit}", 15)
+    primary.run(f"systemctl kill -s SIGSTOP {unit}", 15)
     try:
         fs, seen, first = _call(edge, caller, target, tenant.domain)
         assert (fs, seen) == (shard.secondary, tenant.id)
@@ -131,9 +133,9 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
         fs, _, second = _call(edge, caller, target, tenant.domain)
         assert fs == shard.secondary
         assert second < timeout, f"second call waited {second:.2f} s: primary not marked"
-        primary.run(f"systemctl start {unit}", 15)
-        # The stand-in answers once started; the next ping is at most one interval away and
-        # its 200 re-includes the destination (issue 5: under 1 s after the good reply).
+        primary.run(f"systemctl kill -s SIGCONT {unit}", 15)
+        # The server answers once thawed; the next ping is at most one interval away and its
+        # 200 re-includes the destination (issue 5: under 1 s after the good reply).
         bound = settings.dispatcher.ping_interval + 1.0
         took = edge.wait_for(
             "primary re-included",
@@ -142,12 +144,12 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
         )
         print(
             f"ordinary call {baseline:.2f} s, failover call {first:.2f} s,"
-            f" next call {second:.2f} s, re-included {took:.2f} s after restart"
+            f" next call {second:.2f} s, re-included {took:.2f} s after the thaw"
         )
         fs, _, _ = _call(edge, caller, target, tenant.domain)
         assert fs == shard.primary
     finally:
-        primary.run(f"systemctl start {unit}", 15)
+        primary.run(f"systemctl kill -s SIGCONT {unit}", 15)
 
 
 def _call_registered_user(edge: Edge, user: User) -> str:

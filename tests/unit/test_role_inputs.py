@@ -205,8 +205,9 @@ def test_freeswitch_gets_its_shards_tenants_the_edges_and_the_vip(example: Clust
         "freeswitch_edge_vip": "10.20.0.10",
         "freeswitch_esl_allowed_networks": ["192.0.2.0/28"],
         "freeswitch_tenants": [
-            {"id": "acme", "domain": "acme.voice.example.com"},
-            {"id": "globex", "domain": "globex.voice.example.com"},
+            {"id": "acme", "domain": "acme.voice.example.com",
+             "dids": ["+15550100100", "+15550100101"]},
+            {"id": "globex", "domain": "globex.voice.example.com", "dids": ["+15550100200"]},
         ],
         "freeswitch_lab_echo_headers": False,
     }
