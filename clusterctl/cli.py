@@ -213,12 +213,13 @@ def lab_build(debian: str, install_engine: bool) -> None:
               help="Directory of .deb packages (OpenSIPS, FreeSWITCH) the roles install from "
                    "instead of the vendors' repositories (env CLUSTERCTL_DEB_DIR).")
 @click.option("--feature-servers", type=click.Choice(["freeswitch", "standin"]),
-              default="standin", show_default=True, envvar="CLUSTERCTL_LAB_FEATURE_SERVERS",
-              help="What answers on the feature servers: FreeSWITCH (from --deb-dir) or the "
-                   "SIPp stand-in (env CLUSTERCTL_LAB_FEATURE_SERVERS).")
+              default=None, envvar="CLUSTERCTL_LAB_FEATURE_SERVERS",
+              help="What answers on the feature servers: FreeSWITCH (the default when --deb-dir "
+                   "holds its package) or the SIPp stand-in (the default otherwise; env "
+                   "CLUSTERCTL_LAB_FEATURE_SERVERS).")
 @_lab_options
 def lab_up(*, profile: str, topology_file: str | None, engine: EngineName,
-           deb_dir: str | None, feature_servers: FeatureServerKind, debian: str,
+           deb_dir: str | None, feature_servers: FeatureServerKind | None, debian: str,
            install_engine: bool) -> None:
     """Create (or repair) the lab and write inventory/lab/; healthy hosts are kept."""
     from pathlib import Path  # noqa: PLC0415
@@ -231,9 +232,10 @@ def lab_up(*, profile: str, topology_file: str | None, engine: EngineName,
         package_dir = Path(deb_dir).resolve()
         if not any(package_dir.glob("*.deb")):
             raise BadInput(f"--deb-dir {deb_dir}: no .deb files there")
-    if feature_servers == "freeswitch" and not (
-        package_dir and any(package_dir.glob("freeswitch_*.deb"))
-    ):
+    has_freeswitch = package_dir is not None and any(package_dir.glob("freeswitch_*.deb"))
+    if feature_servers is None:
+        feature_servers = "freeswitch" if has_freeswitch else "standin"
+    if feature_servers == "freeswitch" and not has_freeswitch:
         raise BadInput(
             "--feature-servers freeswitch installs FreeSWITCH from the package directory: "
             "give --deb-dir with a freeswitch_*.deb (no registry the lab reaches has it)"

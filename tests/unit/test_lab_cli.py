@@ -271,3 +271,37 @@ def test_an_unknown_engine_is_refused():
     res = invoke("up", "--engine", "asterisk")
     assert res.exit_code == 2
     assert "'asterisk' is not one of 'opensips', 'kamailio'" in res.output
+
+
+@pytest.mark.parametrize(
+    "debs, flag, expected",
+    [
+        (["opensips_3.6.8-1_amd64.deb", "freeswitch_1.10.12-1_amd64.deb"], None, "freeswitch"),
+        (["opensips_3.6.8-1_amd64.deb"], None, "standin"),
+        (["opensips_3.6.8-1_amd64.deb", "freeswitch_1.10.12-1_amd64.deb"], "standin",
+         "standin"),
+    ],
+)
+def test_lab_up_runs_freeswitch_when_the_package_directory_has_it(
+    tmp_path, monkeypatch, debs, flag, expected
+):
+    for name in debs:
+        (tmp_path / name).write_bytes(b"")
+    seen = {}
+    monkeypatch.setattr(lifecycle, "up", lambda *a, **kw: seen.update(kw))
+    args = ["lab", "up", "--deb-dir", str(tmp_path)] + (["--feature-servers", flag] if flag else [])
+    res = CliRunner().invoke(main, args, env={"CLUSTERCTL_LAB_FEATURE_SERVERS": ""})
+    assert res.exit_code == 0, res.output
+    assert seen["feature_servers"] == expected
+
+
+def test_lab_up_refuses_freeswitch_without_its_package(tmp_path, monkeypatch):
+    (tmp_path / "opensips_3.6.8-1_amd64.deb").write_bytes(b"")
+    monkeypatch.setattr(lifecycle, "up", lambda *a, **kw: pytest.fail("lab up ran"))
+    for extra in (["--deb-dir", str(tmp_path)], []):
+        res = CliRunner().invoke(main, ["lab", "up", "--feature-servers", "freeswitch", *extra],
+                                 env={"CLUSTERCTL_DEB_DIR": ""})
+        assert res.exit_code == 2
+        assert "--feature-servers freeswitch installs FreeSWITCH from the package directory" in (
+            res.output
+        )
