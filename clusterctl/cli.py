@@ -315,7 +315,7 @@ STATUS_REFRESH_S = 2.0
 @click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
 def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | None) -> None:
     """One screen: VIP owner, edge engines, dispatcher sets per shard, registrations,
-    database health.
+    database health, each FreeSWITCH feature server's calls (and whether it is drained).
 
     \b
     Exit code (for monitoring checks):
@@ -338,6 +338,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
         # "degraded": a status that cannot even be read is reported as down.
         raise ClusterctlError(exc.message, cluster_status.DOWN) from exc
     databases = cluster.members("databases")
+    fs_read = cluster_status.freeswitch_reader(cluster)
 
     def read() -> cluster_status.ClusterStatus:
         return cluster_status.gather(
@@ -345,6 +346,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
             lambda address: nodes.edge_client(cluster, address),
             lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
             cluster_status.database_health if databases else None,
+            fs_read,
         )
 
     if not watch:

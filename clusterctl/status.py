@@ -20,6 +20,8 @@ from rich.table import Table
 
 from clusterctl.db.health import NodeHealth, check_cluster
 from clusterctl.edge.base import EdgeClient, EdgeManagementError
+from clusterctl.errors import ClusterctlError
+from clusterctl.freeswitch.esl import FreeSwitchClient
 from clusterctl.model import Cluster
 from clusterctl.nodes import holds_address, host_of_uri
 
@@ -67,6 +69,18 @@ class DbNode:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FeatureServer:
+    """One FreeSWITCH feature server: its calls and whether it refuses new ones (drained)."""
+
+    host: str
+    shard: str | None
+    address: str
+    calls: int | None
+    paused: bool | None
+    error: str | None
+
+
 @dataclass
 class ClusterStatus:
     """Everything ``status`` shows."""
@@ -80,6 +94,8 @@ class ClusterStatus:
     registrations: int | None = None
     database: list[DbNode] | None = None
     problems: list[str] = field(default_factory=list)
+    # None when not read: the feature servers are the lab's stand-ins.
+    feature_servers: list[FeatureServer] | None = None
 
 
 # Exit codes of `clusterctl status`, for monitoring checks (README, CLI reference). Bad input
@@ -108,8 +124,12 @@ def gather(
     client_for_host: Callable[[str], EdgeClient],
     ask_addresses: Callable[[str], str],
     db_health: Callable[[Cluster], list[DbNode]] | None = None,
+    fs_read: Callable[[str], tuple[int, bool]] | None = None,
 ) -> ClusterStatus:
-    """Read the cluster's state; unreachable parts become ``problems``, not exceptions."""
+    """Read the cluster's state; unreachable parts become ``problems``, not exceptions.
+
+    ``fs_read(host)`` gives a feature server's (calls, paused) or raises ClusterctlError.
+    """
     settings = cluster.settings
     vrrp = settings.edge_vrrp
     status = ClusterStatus(settings.cluster_name, settings.edge_engine, str(vrrp.vip), [], [])
@@ -144,7 +164,42 @@ def gather(
         status.problems += [
             f"database {n.host}: {n.summary}" for n in status.database if not n.healthy
         ]
+    if fs_read is not None:
+        status.feature_servers = [_feature_server(cluster, h, fs_read, status)
+                                  for h in cluster.members("feature_servers")]
     return status
+
+
+def _feature_server(
+    cluster: Cluster, host: str, read: Callable[[str], tuple[int, bool]], status: ClusterStatus
+) -> FeatureServer:
+    shard = _shard_of(cluster, {host})
+    address = str(cluster.hosts[host].address)
+    try:
+        calls, paused = read(host)
+    except ClusterctlError as exc:
+        status.problems.append(f"{host}: {exc.message}")
+        return FeatureServer(host, shard, address, None, None, exc.message)
+    return FeatureServer(host, shard, address, calls, paused, None)
+
+
+def freeswitch_reader(cluster: Cluster) -> Callable[[str], tuple[int, bool]] | None:
+    """How ``gather`` reads a feature server (calls, paused) over its event socket; None when
+    the feature servers are the lab's stand-ins. An unreadable ``fs_esl_password`` (vaulted,
+    no vault password given) makes every read fail with that reason."""
+    if cluster.feature_server_unit != "freeswitch" or not cluster.members("feature_servers"):
+        return None
+    password = cluster.secret("fs_esl_password")
+
+    def read(host: str) -> tuple[int, bool]:
+        if not password:
+            raise ClusterctlError(
+                "event socket: fs_esl_password cannot be read (vaulted? --vault-password-file)"
+            )
+        client = FreeSwitchClient(str(cluster.hosts[host].address), password)
+        return client.calls_count(), client.inbound_paused()
+
+    return read
 
 
 def database_health(cluster: Cluster) -> list[DbNode]:
@@ -251,6 +306,15 @@ def render(status: ClusterStatus) -> Table:
     table.add_row(
         "registrations", "unknown" if status.registrations is None else str(status.registrations)
     )
+    for fs in status.feature_servers or []:
+        if fs.error is not None:
+            state = f"[red]{escape(fs.error)}[/]"
+        else:
+            # Paused is how `clusterctl drain` leaves a server: intended, but worth seeing.
+            state = ("[yellow]paused (drained)[/] " if fs.paused else "[green]up[/] ") + (
+                f"{fs.calls} calls"
+            )
+        table.add_row(f"feature server {fs.host} ({fs.shard or '?'})", state)
     for node in status.database or []:
         color = "green" if node.healthy else "red"
         table.add_row(f"database {node.host} {node.address}", f"[{color}]{escape(node.summary)}[/]")

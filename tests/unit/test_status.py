@@ -14,6 +14,7 @@ from clusterctl import faults, nodes, status
 from clusterctl.cli import main
 from clusterctl.db.health import Galera, NodeHealth, Replication
 from clusterctl.edge import HttpReply, client_for
+from clusterctl.errors import ClusterctlError
 from clusterctl.model import Cluster, Host
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -143,8 +144,9 @@ def test_status_cli_json(monkeypatch):
     doc = json.loads(result.output)
     assert doc["vip_owners"] == ["edge1"]
     # The shape scripts read is unchanged by the exit codes.
-    assert sorted(doc) == ["cluster", "database", "edges", "engine", "problems",
-                           "registrations", "sets", "vip", "vip_owners"]
+    assert sorted(doc) == ["cluster", "database", "edges", "engine", "feature_servers",
+                           "problems", "registrations", "sets", "vip", "vip_owners"]
+    assert doc["feature_servers"] is None  # the lab's stand-ins have no event socket
     # The recorded set has no usable destination: calls to its shard fail.
     assert result.exit_code == status.DOWN
 
@@ -323,3 +325,38 @@ def test_status_of_an_invalid_inventory_exits_2_not_degraded(edit_yaml):
     assert result.exit_code == status.DOWN
     assert "shard 'nope' does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def test_feature_servers_show_calls_paused_and_unreadable_ones():
+    c = cluster()
+    post = recorded(FILES)
+
+    def read(host):
+        if host == "fs1b":
+            raise ClusterctlError("event socket 10.77.0.22:8021: connection refused")
+        return 12, False
+
+    got = status.gather(c, lambda address: client_for("kamailio", address, post=post),
+                        lambda host: HOLDS if host == "edge1" else "", fs_read=read)
+    assert [(f.host, f.shard, f.calls, f.paused) for f in got.feature_servers] == [
+        ("fs1a", "shard1", 12, False), ("fs1b", "shard1", None, None)]
+    assert "fs1b: event socket 10.77.0.22:8021: connection refused" in got.problems
+    console = Console(record=True, width=160)
+    status.print_status(console, got)
+    text = console.export_text()
+    assert "feature server fs1a (shard1)" in text and "up 12 calls" in text
+    assert json.loads(status.to_json(got))["feature_servers"][0]["calls"] == 12
+
+
+def test_freeswitch_reader_only_where_freeswitch_runs(tmp_path):
+    from clusterctl.inventory import load_cluster  # noqa: PLC0415
+    from clusterctl.lab.inventory import write_inventory  # noqa: PLC0415
+    from clusterctl.lab.topology import load_topology, profile_path  # noqa: PLC0415
+
+    assert status.freeswitch_reader(cluster()) is not None  # production: FreeSWITCH
+    for kind, expected in (("standin", False), ("freeswitch", True)):
+        out = tmp_path / kind
+        write_inventory(load_topology(profile_path("default")), out, key_path=tmp_path / "k",
+                        known_hosts=tmp_path / "kh", lab_name="clusterctl-lab",
+                        package_dir=tmp_path, feature_servers=kind)
+        assert (status.freeswitch_reader(load_cluster(str(out))) is not None) is expected
