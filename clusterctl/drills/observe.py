@@ -68,6 +68,8 @@ class VipSample:
 # really failed.
 CUT_BY_STOP_S = 1.0
 _UNSETTLED = (None, 401, 407)
+# Parser bookkeeping: the CSeq number of the call's latest INVITE sent.
+_LAST_INVITE = "_last_invite_cseq"
 
 
 @dataclass(frozen=True)
@@ -368,8 +370,9 @@ def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRec
     """Per-call outcomes from a SIPp ``-trace_msg`` log of the UAC side.
 
     A call starts at its first INVITE sent; ``pdd`` runs to the first 180/183/200 received;
-    the last final INVITE response (after a 407 challenge: the answer to the authenticated
-    INVITE) gives ``status`` and ``answered_by`` (``host_header``, the stand-in's and
+    the last final response to the latest INVITE (after a 407 challenge: the answer to the
+    authenticated INVITE; a late answer to the first one is ignored) gives ``status`` and
+    ``answered_by`` (``host_header``, the stand-in's and
     FreeSWITCH's id header, see docs/headers.md); the first BYE sent and the first final
     response to it give ``bye_at``, ``bye_status`` and ``bye_end``. Messages without a Call-ID are
     skipped; a call with no final answer keeps ``status`` None (counted as failed).
@@ -381,7 +384,11 @@ def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRec
         message = text[head.end() : body_end]
         _record(calls, _stamp(head), head.group("dir"), message, host_header)
     return sorted(
-        (CallRecord(call_id=k, **v) for k, v in calls.items() if "start" in v),
+        (
+            CallRecord(call_id=k, **{f: x for f, x in v.items() if f != _LAST_INVITE})
+            for k, v in calls.items()
+            if "start" in v
+        ),
         key=lambda c: c.start,
     )
 
@@ -405,8 +412,12 @@ def _record(
     if not call_id:
         return
     call = calls.setdefault(call_id, {"status": None})
-    method = headers.get("cseq", "").split()[-1:] or [""]
+    cseq = headers.get("cseq", "").split()
+    method = cseq[-1:] or [""]
+    number = int(cseq[0]) if cseq and cseq[0].isdigit() else 0
     if direction == "sent":
+        if first.startswith("INVITE "):
+            call[_LAST_INVITE] = max(call.get(_LAST_INVITE, 0), number)
         if first.startswith("INVITE ") and "start" not in call:
             call["start"] = t
             # The caller's domain; the traffic layer maps it to the tenant id.
@@ -421,7 +432,9 @@ def _record(
     if method[0] == "INVITE" and "start" in call:
         if code in (180, 183, 200) and call.get("pdd") is None:
             call["pdd"] = round(t - call["start"], 6)
-        if code >= 200:
+        # A final answer to an INVITE the caller has since re-sent with credentials is stale
+        # (a frozen edge that wakes up answers its backlog): it does not decide the call.
+        if code >= 200 and number >= call.get(_LAST_INVITE, 0):
             call["status"] = code
             call["end"] = t
             call["answered_by"] = headers.get(host_header.lower())

@@ -192,7 +192,7 @@ def test_sipp_message_log_gives_per_call_outcomes():
                 "101.010000", "received", _sip("SIP/2.0 407 Proxy Auth Required", "b", "1 INVITE")
             ),
             _msg("101.020000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "b", "2 INVITE")),
-            _msg("103.100000", "received", _sip("SIP/2.0 408 Request Timeout", "b", "1 INVITE")),
+            _msg("103.100000", "received", _sip("SIP/2.0 408 Request Timeout", "b", "2 INVITE")),
             _msg("102.000000", "sent", _sip("INVITE sip:1002@10.77.0.10 SIP/2.0", "c", "1 INVITE")),
             _msg("108.000000", "sent", _sip("BYE sip:1002@10.77.0.10 SIP/2.0", "a", "2 BYE")),
             _msg("108.020000", "received", _sip("SIP/2.0 200 OK", "a", "2 BYE")),
@@ -360,3 +360,22 @@ def test_sipp_373_trace_headers_without_epoch_are_read_as_utc():
     (call,) = parse_sipp_messages(log)
     assert call.start == 1795682929.908483  # 2026-11-26T08:48:49.908483Z
     assert call.pdd == 0.25 and call.status == 200 and call.answered_by == "fs2b"
+
+
+def test_a_late_answer_to_the_first_invite_does_not_undo_the_call():
+    # Seen in the lab (vip --fault freeze, 2026-12-07): the frozen edge woke up and answered
+    # its backlog, the first INVITEs, with 407 after the new holder had connected the
+    # authenticated ones.
+    log = "".join(
+        [
+            _msg("100.000000", "sent", _sip("INVITE sip:9196@10.77.0.10 SIP/2.0", "e", "1 INVITE")),
+            _msg("103.500000", "sent", _sip("INVITE sip:9196@10.77.0.10 SIP/2.0", "e", "1 INVITE")),
+            _msg("103.510000", "received", _sip("SIP/2.0 407 Proxy Auth", "e", "1 INVITE")),
+            _msg("103.520000", "sent", _sip("INVITE sip:9196@10.77.0.10 SIP/2.0", "e", "2 INVITE")),
+            _msg("103.530000", "received",
+                 _sip("SIP/2.0 200 OK", "e", "2 INVITE", "X-FS-Id: fs1b\r\n")),
+            _msg("105.900000", "received", _sip("SIP/2.0 407 Proxy Auth", "e", "1 INVITE")),
+        ]
+    )
+    (call,) = parse_sipp_messages(log)
+    assert (call.status, call.answered_by, call.end) == (200, "fs1b", 103.53)
