@@ -12,6 +12,7 @@ import shlex
 import string
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 import yaml
@@ -270,43 +271,58 @@ def secret_pattern(role: str, name: str) -> str:
         return str(yaml.safe_load(handle)[name])
 
 
-def _role_secret(
-    cluster: Cluster, key: str, *, why: str, rule: tuple[str, str], shape: str, fix: str
-) -> Iterator[Problem]:
-    """A required secret, and its value against the role's rule when it can be read here."""
-    found = list(_secret_problems(cluster, key, f"is required (there is no default): {why}"))
-    yield from found
-    value, _ = _resolve(cluster, getattr(cluster.settings, key))
-    # A value still holding a template is computed by Ansible at run time: the role checks it.
-    if found or value is None or "{{" in value or "{%" in value:
-        return
-    if not re.match(secret_pattern(*rule), value):
-        yield Problem(key, f"value (masked, {len(value)} characters) must be {shape}", fix)
+@dataclass(frozen=True)
+class _RoleSecret:
+    """A secret a role writes into a config: required with ``group``, checked against the
+    role's own rule (``rule``: role, variable in its vars/main.yml)."""
+
+    key: str
+    group: str
+    why: str
+    rule: tuple[str, str]
+    shape: str
+    fix: str
 
 
-def _edge_secret(cluster: Cluster) -> Iterator[Problem]:
-    if cluster.members("sip_edge"):
-        yield from _role_secret(
-            cluster,
-            "edge_auth_secret",
-            why="both edge nodes must sign digest nonces alike",
-            rule=("sip_edge", "sip_edge_auth_secret_pattern"),
-            shape="16 or more letters, digits or ._~+/=- (it is written into the engine's "
-            "config as a quoted string)",
-            fix="e.g. `openssl rand -base64 24`",
-        )
+_ROLE_SECRETS = (
+    _RoleSecret(
+        "edge_auth_secret",
+        "sip_edge",
+        "both edge nodes must sign digest nonces alike",
+        ("sip_edge", "sip_edge_auth_secret_pattern"),
+        "16 or more letters, digits or ._~+/=- (it is written into the engine's config as a "
+        "quoted string)",
+        "e.g. `openssl rand -base64 24`",
+    ),
+    _RoleSecret(
+        "fs_esl_password",
+        "feature_servers",
+        "clusterctl drains feature servers over their event socket",
+        ("freeswitch", "freeswitch_esl_password_pattern"),
+        "12 or more letters, digits or ._~+/=- (it is written into FreeSWITCH's XML)",
+        "e.g. `openssl rand -base64 18`",
+    ),
+)
 
 
-def _fs_secret(cluster: Cluster) -> Iterator[Problem]:
-    if cluster.members("feature_servers"):
-        yield from _role_secret(
-            cluster,
-            "fs_esl_password",
-            why="clusterctl drains feature servers over their event socket",
-            rule=("freeswitch", "freeswitch_esl_password_pattern"),
-            shape="12 or more letters, digits or ._~+/=- (it is written into FreeSWITCH's XML)",
-            fix="e.g. `openssl rand -base64 18`",
-        )
+def _role_secrets(cluster: Cluster) -> Iterator[Problem]:
+    """Each role secret of a group the cluster has: present, and (when it can be read here)
+    matching the role's rule."""
+    for spec in _ROLE_SECRETS:
+        if not cluster.members(spec.group):
+            continue
+        missing = f"is required (there is no default): {spec.why}"
+        found = list(_secret_problems(cluster, spec.key, missing))
+        yield from found
+        value, _ = _resolve(cluster, getattr(cluster.settings, spec.key))
+        # A value still holding a template is computed by Ansible at run time: the role
+        # checks it.
+        if found or value is None or "{{" in value or "{%" in value:
+            continue
+        if not re.match(secret_pattern(*spec.rule), value):
+            yield Problem(
+                spec.key, f"value (masked, {len(value)} characters) must be {spec.shape}", spec.fix
+            )
 
 
 def _storage(cluster: Cluster) -> Iterator[Problem]:
@@ -477,8 +493,7 @@ RULES: tuple[Rule, ...] = (
     _shards,
     _tenants,
     _databases,
-    _edge_secret,
-    _fs_secret,
+    _role_secrets,
     _storage,
     _operators,
     _carriers,
