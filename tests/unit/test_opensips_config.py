@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "roles" / "sip_edge" / "templates" / "etc" / "opensips"
+ROLE = REPO / "roles" / "sip_edge"
+TEMPLATES = ROLE / "templates" / "etc" / "opensips"
 HEADERS_DOC = REPO / "docs" / "headers.md"
 
 DB_PASSWORD = "Edge-DB-pw_9f1c2e7a"
@@ -115,6 +117,8 @@ def lab_vars(listen: str = EDGE1, **overrides: Any) -> dict[str, Any]:
         "sip_edge_auth_cache_ttl": 45,
         "sip_edge_opensips_shtag": "vip",
     }
+    # The role's own constants (vars/main.yml), as Ansible loads them.
+    variables.update(yaml.safe_load((ROLE / "vars/main.yml").read_text()))
     variables.update(overrides)
     return variables
 
@@ -331,6 +335,13 @@ def test_cluster_node_ids_and_the_vip_tag_starting_as_backup(
     assert "=active" not in cfg
     assert modparams(cfg, "nathelper", "cluster_sharing_tag") == ["vip"]
     assert 'save("location", , , "vip/1")' in cfg
+
+
+def test_the_seed_waits_for_its_peer_longer_than_the_link_takes(cfg: str) -> None:
+    # The restart sync on the seed node: 5 s (the default) was shorter than the link took.
+    constants = yaml.safe_load((ROLE / "vars/main.yml").read_text())
+    assert modparams(cfg, "clusterer", "seed_fallback_interval") == ["15"]
+    assert constants["__sip_edge_opensips_sync_deadline_s"] > 15
 
 
 def test_registrations_are_shared_with_the_peer_and_the_database(cfg: str) -> None:
