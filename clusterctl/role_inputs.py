@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from clusterctl.confsvc.files import service_files
+from clusterctl.db.connect import DEFAULT_PORT as DB_PORT
 from clusterctl.drills.build import PROBE_DIR, PROBE_HOLD_S
 from clusterctl.engines import EDGE_GROUP, OPENSIPS_CLUSTER_ID, OPENSIPS_SHTAG, engine
 from clusterctl.errors import BadInput
@@ -30,6 +32,15 @@ FEATURE_SERVER_SIP_PORT = 5060
 # the drills' calls dial it, and the lab's SIPp stand-in answers any number.
 ECHO_NUMBER = "9196"
 CARRIER_SIP_PORT = 5060
+# The web tier: Apache serves the configuration service on each web node; HAProxy on each
+# feature server is FreeSWITCH's local front of the pair (docs/confsvc.md, "Web tier").
+WEB_GROUP = "web"
+CONFSVC_PORT = 8080
+CONFSVC_PATH = "/freeswitch"
+CONFSVC_PROXY_PORT = 8088
+# The one SIP profile the freeswitch role writes (roles/freeswitch/vars __freeswitch_profile);
+# the service's dial strings name it.
+FREESWITCH_PROFILE = "edge"
 PRIMARY_PRIORITY = 10
 SECONDARY_PRIORITY = 5
 # keepalived: the first host of the edge group starts with the highest priority and wins the
@@ -66,6 +77,7 @@ def common(cluster: Cluster, host: str) -> Inputs:
         ],
         "common_edge_management_port": engine(s.edge_engine).management_port,
         "common_galera_arbitrator": s.db_galera_arbitrator or "",
+        "common_confsvc_port": CONFSVC_PORT,
     }
 
 
@@ -207,12 +219,66 @@ def drill_probe(cluster: Cluster, host: str) -> Inputs:
     }
 
 
+def _shard_of(cluster: Cluster, host: str) -> str:
+    return next(
+        name for name, sh in cluster.settings.shards.items() if host in (sh.primary, sh.secondary)
+    )
+
+
+def confsvc_url(cluster: Cluster) -> str:
+    """FreeSWITCH's gateway-url: the local HAProxy; empty when the cluster has no web tier
+    (FreeSWITCH then runs on its static XML alone)."""
+    if not cluster.members(WEB_GROUP):
+        return ""
+    return f"http://127.0.0.1:{CONFSVC_PROXY_PORT}{CONFSVC_PATH}"
+
+
+def confsvc(cluster: Cluster, host: str) -> Inputs:
+    """roles/confsvc on a web node: the service's code, and its config: the database nodes,
+    the feature servers it answers (each with its shard), who may ask /health (the proxies on
+    the feature servers, the web nodes themselves), and the edge VIP calls go through."""
+    s = cluster.settings
+    fs_hosts = cluster.members("feature_servers")
+    databases = _addresses(cluster, cluster.members("databases"))
+    health = ["127.0.0.1", *_addresses(cluster, cluster.members(WEB_GROUP)),
+              *_addresses(cluster, fs_hosts)]
+    return {
+        "confsvc_port": CONFSVC_PORT,
+        "confsvc_url_path": CONFSVC_PATH,
+        "confsvc_sources": [{"src": str(src), "dest": dest} for src, dest in service_files()],
+        "confsvc_config": {
+            "database": {
+                "hosts": [f"{a}:{DB_PORT}" for a in databases],
+            },
+            "clients": {
+                str(fs): {"address": _address(cluster, fs), "shard": _shard_of(cluster, fs)}
+                for fs in fs_hosts
+            },
+            "health_clients": list(dict.fromkeys(health)),
+            "edge": {"vip": str(s.edge_vrrp.vip), "port": FEATURE_SERVER_SIP_PORT},
+            "sofia_profile": FREESWITCH_PROFILE,
+        },
+    }
+
+
+def confsvc_proxy(cluster: Cluster, host: str) -> Inputs:
+    """roles/confsvc_proxy on a feature server: the web nodes behind the local HAProxy."""
+    return {
+        "confsvc_proxy_backends": [
+            {"name": str(web), "address": _address(cluster, web), "port": CONFSVC_PORT}
+            for web in cluster.members(WEB_GROUP)
+        ],
+        "confsvc_proxy_port": CONFSVC_PROXY_PORT,
+        "confsvc_proxy_health_path": f"{CONFSVC_PATH}/health",
+    }
+
+
 def freeswitch(cluster: Cluster, host: str) -> Inputs:
     """roles/freeswitch on a feature server: where it installs from, who may send it calls
     (the edge nodes), where calls to registered users go back to (the VIP), and the tenants
     of its shard with their DIDs (a tenant of another shard is refused like an unknown one)."""
     s = cluster.settings
-    shard = next(name for name, sh in s.shards.items() if host in (sh.primary, sh.secondary))
+    shard = _shard_of(cluster, host)
     return {
         "freeswitch_source": "debs" if s.package_dir else "repo",
         "freeswitch_deb_dir": s.package_dir or "",
@@ -231,6 +297,7 @@ def freeswitch(cluster: Cluster, host: str) -> Inputs:
         # Lab only: final responses name the server and the tenant it received, for the
         # contract suite and the drills.
         "freeswitch_lab_echo_headers": cluster.is_lab,
+        "freeswitch_xml_curl_url": confsvc_url(cluster),
     }
 
 
@@ -241,6 +308,8 @@ MODEL_ONLY: dict[str, Callable[[Cluster, str], Inputs]] = {
     "keepalived": keepalived,
     "drill_probe": drill_probe,
     "freeswitch": freeswitch,
+    "confsvc": confsvc,
+    "confsvc_proxy": confsvc_proxy,
 }
 ROLES = (*MODEL_ONLY, "mariadb")
 
@@ -254,6 +323,8 @@ def for_role(role: str, cluster: Cluster, host: str, facts_of: FactsOf) -> Input
         raise BadInput(f"no computed inputs for role {role!r} (roles: {', '.join(ROLES)})")
     if role in ("sip_edge", "keepalived") and host not in cluster.members(EDGE_GROUP):
         raise BadInput(f"role {role} runs on group {EDGE_GROUP}; {host} is not in it")
-    if role == "freeswitch" and host not in cluster.members("feature_servers"):
-        raise BadInput(f"role {role} runs on group feature_servers; {host} is not in it")
+    group = {"freeswitch": "feature_servers", "confsvc_proxy": "feature_servers",
+             "confsvc": WEB_GROUP}.get(role)
+    if group is not None and host not in cluster.members(group):
+        raise BadInput(f"role {role} runs on group {group}; {host} is not in it")
     return MODEL_ONLY[role](cluster, host)

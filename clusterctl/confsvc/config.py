@@ -24,6 +24,7 @@ raise ConfigError naming the file and the key; the password itself is never in a
 from __future__ import annotations
 
 import re
+import sys
 from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 from typing import Annotated, Any
@@ -167,3 +168,21 @@ def read_password(config: ServiceConfig) -> str:
     if not password:
         raise ConfigError(f"database password file {path}: empty")
     return password
+
+
+def main(argv: list[str]) -> int:
+    """``python3 -m clusterctl.confsvc.config FILE``: 0 when the service would accept FILE,
+    else 1 with the reason on one line (the web tier role's template check)."""
+    if len(argv) != 1:
+        print("usage: python3 -m clusterctl.confsvc.config FILE", file=sys.stderr)
+        return 2
+    try:
+        load_config(Path(argv[0]))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

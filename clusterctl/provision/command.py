@@ -15,6 +15,7 @@ from pathlib import Path
 
 from clusterctl.db.connect import Endpoint, connect_first
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.freeswitch.cache import esl_flusher
 from clusterctl.model import Cluster
 from clusterctl.provision import export, spec
 from clusterctl.provision.flush import CacheFlusher, FlushResult, NoFlush
@@ -142,8 +143,19 @@ def export_tenants(
 
 
 def default_flusher(cluster: Cluster) -> CacheFlusher:
-    """The cache flusher ``clusterctl provision apply`` uses.
+    """The cache flusher ``clusterctl provision apply`` uses: the event socket of each
+    FreeSWITCH feature server; nothing for the lab's SIPp stand-ins (they cache nothing).
 
-    No-op until the event-socket client (clusterctl.freeswitch) is plugged in here.
+    BadInput when the servers run FreeSWITCH and fs_esl_password cannot be read: the apply
+    then writes nothing, rather than leave the servers answering from stale entries.
     """
-    return NoFlush()
+    if cluster.feature_server_unit != "freeswitch" or not cluster.members("feature_servers"):
+        return NoFlush()
+    password = cluster.secret("fs_esl_password")
+    if not password:
+        raise BadInput(
+            "fs_esl_password cannot be read from the inventory (the feature servers' caches "
+            "must be flushed after a change): set it, and pass --vault-password-file when it "
+            "is vaulted"
+        )
+    return esl_flusher(cluster, password)

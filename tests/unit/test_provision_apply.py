@@ -11,7 +11,7 @@ from provision_support import ACME, ALICE_PW, BOB_PW, cluster, write
 from clusterctl import cli
 from clusterctl.errors import BadInput
 from clusterctl.provision import command, export, spec
-from clusterctl.provision.flush import RecordingFlusher
+from clusterctl.provision.flush import NoFlush, RecordingFlusher
 from clusterctl.provision.store import MemoryStore
 
 
@@ -145,6 +145,8 @@ def cli_store(monkeypatch):
         yield store
 
     monkeypatch.setattr(command, "open_store", fake_open)
+    # The event-socket flusher has its own tests (test_freeswitch_cache.py).
+    monkeypatch.setattr(command, "default_flusher", lambda _cluster: NoFlush())
     return store
 
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from clusterctl import role_inputs
+from clusterctl.confsvc.config import load_config
 from clusterctl.errors import BadInput
 from clusterctl.inventory import load_cluster
 from clusterctl.lab.inventory import write_inventory
@@ -176,6 +177,7 @@ def test_common(example: Cluster, lab: Cluster) -> None:
         "common_operator_networks": ["192.0.2.0/28"],
         "common_edge_management_port": 8888,
         "common_galera_arbitrator": "",
+        "common_confsvc_port": 8080,
     }
     assert role_inputs.common(lab, "web1")["common_edge_management_port"] == 5071
 
@@ -210,6 +212,8 @@ def test_freeswitch_gets_its_shards_tenants_the_edges_and_the_vip(example: Clust
             {"id": "globex", "domain": "globex.voice.example.com", "dids": ["+15550100200"]},
         ],
         "freeswitch_lab_echo_headers": False,
+        # The example has a web tier: FreeSWITCH asks its local HAProxy.
+        "freeswitch_xml_curl_url": "http://127.0.0.1:8088/freeswitch",
     }
     assert [t["id"] for t in role_inputs.freeswitch(example, "fs2a")["freeswitch_tenants"]] == [
         "initech"
@@ -233,12 +237,71 @@ def test_for_role_refuses_what_it_cannot_compute(example: Cluster) -> None:
         role_inputs.for_role("keepalived", example, "db1", no_facts)
     with pytest.raises(BadInput, match="freeswitch runs on group feature_servers; edge1 is not"):
         role_inputs.for_role("freeswitch", example, "edge1", no_facts)
+    with pytest.raises(BadInput, match="confsvc runs on group web; fs1a is not in it"):
+        role_inputs.for_role("confsvc", example, "fs1a", no_facts)
+    with pytest.raises(BadInput, match="confsvc_proxy runs on group feature_servers; web1 is"):
+        role_inputs.for_role("confsvc_proxy", example, "web1", no_facts)
+
+
+def test_confsvc_answers_the_feature_servers_with_their_shards(example: Cluster) -> None:
+    got = role_inputs.confsvc(example, "web2")
+    config = got["confsvc_config"]
+    assert config["database"] == {"hosts": ["10.20.0.31:3306", "10.20.0.32:3306"]}
+    assert config["clients"] == {
+        "fs1a": {"address": "10.20.0.21", "shard": "shard1"},
+        "fs1b": {"address": "10.20.0.22", "shard": "shard1"},
+        "fs2a": {"address": "10.20.0.23", "shard": "shard2"},
+        "fs2b": {"address": "10.20.0.24", "shard": "shard2"},
+    }
+    # The proxies' health checks come from the feature servers; the role checks from the node.
+    assert config["health_clients"] == [
+        "127.0.0.1", "10.20.0.41", "10.20.0.42",
+        "10.20.0.21", "10.20.0.22", "10.20.0.23", "10.20.0.24",
+    ]
+    assert config["edge"] == {"vip": "10.20.0.10", "port": 5060}
+    assert config["sofia_profile"] == "edge"
+    assert (got["confsvc_port"], got["confsvc_url_path"]) == (8080, "/freeswitch")
+    dests = [source["dest"] for source in got["confsvc_sources"]]
+    assert "clusterctl/confsvc/wsgi.py" in dests
+    assert all(Path(source["src"]).is_file() for source in got["confsvc_sources"])
+
+
+def test_confsvc_config_is_one_the_service_accepts(example: Cluster, tmp_path: Path) -> None:
+    config = dict(role_inputs.confsvc(example, "web1")["confsvc_config"])
+    config["database"] = {**config["database"], "password_file": str(tmp_path / "secret")}
+    path = tmp_path / "confsvc.yml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_config(path)
+    assert loaded.client_named("10.20.0.23") is not None
+    assert [str(e.host) for e in loaded.database.endpoints()] == ["10.20.0.31", "10.20.0.32"]
+
+
+def test_the_proxy_on_each_feature_server_fronts_both_web_nodes(example: Cluster) -> None:
+    assert role_inputs.confsvc_proxy(example, "fs2b") == {
+        "confsvc_proxy_backends": [
+            {"name": "web1", "address": "10.20.0.41", "port": 8080},
+            {"name": "web2", "address": "10.20.0.42", "port": 8080},
+        ],
+        "confsvc_proxy_port": 8088,
+        "confsvc_proxy_health_path": "/freeswitch/health",
+    }
+
+
+def test_without_web_hosts_freeswitch_keeps_its_static_xml(edit_yaml) -> None:
+    def drop_web(hosts: dict[str, Any]) -> None:
+        del hosts["all"]["children"]["web"]
+        del hosts["all"]["children"]["storage"]  # its bricks are on the web hosts
+
+    cluster = load_cluster(str(edit_yaml("hosts.yml", drop_web)))
+    assert role_inputs.freeswitch(cluster, "fs1a")["freeswitch_xml_curl_url"] == ""
 
 
 @pytest.mark.parametrize("role", role_inputs.ROLES)
 def test_no_secret_is_ever_an_input(example: Cluster, role: str) -> None:
     secrets = {str(getattr(example.settings, key)) for key in SECRET_KEYS}
-    host = example.members("feature_servers" if role == "freeswitch" else "sip_edge")[0]
+    group = {"freeswitch": "feature_servers", "confsvc_proxy": "feature_servers",
+             "confsvc": "web"}.get(role, "sip_edge")
+    host = example.members(group)[0]
     got = role_inputs.for_role(role, example, host, lambda h: FACTS)
 
     def leaves(value: object) -> list[str]:
