@@ -522,6 +522,22 @@ def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
     _run_drill(cluster, built, {**opts, "fault": fault})
 
 
+@drill.command("web")
+@_drill_options
+@click.option("--target", required=True, metavar="HOST", help="The web node to fail.")
+@click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
+              show_default=True)
+def drill_web(inventory: str, target: str, fault: str, vault_password_file: str | None,
+              **opts: Any) -> None:
+    """A web node fails: HAProxy takes it out and back, failed lookups, failed calls."""
+    from clusterctl.drills import build  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    built = build.web_drill(cluster, target, fault)
+    _run_drill(cluster, built, {**opts, "target": target, "fault": fault})
+
+
 # --- provision ------------------------------------------------------------------------------
 
 

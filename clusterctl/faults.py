@@ -25,6 +25,7 @@ import paramiko
 from clusterctl.engines import engine
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import fault_fields
+from clusterctl.web import WEB_GROUP, WEB_UNIT
 
 if TYPE_CHECKING:
     from clusterctl.model import Cluster
@@ -413,7 +414,7 @@ class DrillFaults:
 
     ``stop``/``kill`` act on the host's drill unit: a feature server's SIPp stand-in (lab) or
     FreeSWITCH (production); on an edge host the SIP engine (keepalived tracks it, so its
-    death is what must move the VIP).
+    death is what must move the VIP); on a web host Apache.
     ``stop-keepalived`` stops keepalived gracefully; ``freeze`` and ``netcut`` the whole host.
     """
 
@@ -488,6 +489,8 @@ def drill_backend(cluster: Cluster) -> DrillFaults:
         units[name] = cluster.feature_server_unit
     for name in cluster.members("sip_edge"):
         units[name] = engine(cluster.settings.edge_engine).unit
+    for name in cluster.members(WEB_GROUP):
+        units[name] = WEB_UNIT
     faults: Faults
     if cluster.is_lab:
         from clusterctl.lab.lifecycle import KNOWN_HOSTS  # noqa: PLC0415

@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from clusterctl.engines import DEFAULT_ENGINE, EDGE_GROUP, EngineName
+from clusterctl.web import WEB_GROUP
 
 # Also the lab's groups (clusterctl.lab.topology) and roles/common __common_cluster_groups.
-KNOWN_GROUPS = (EDGE_GROUP, "feature_servers", "databases", "web", "storage", "probes")
+KNOWN_GROUPS = (EDGE_GROUP, "feature_servers", "databases", WEB_GROUP, "storage", "probes")
 # Groups Ansible itself defines.
 IMPLICIT_GROUPS = ("all", "ungrouped")
 

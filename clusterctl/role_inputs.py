@@ -21,6 +21,19 @@ from clusterctl.drills.build import PROBE_DIR, PROBE_HOLD_S
 from clusterctl.engines import EDGE_GROUP, OPENSIPS_CLUSTER_ID, OPENSIPS_SHTAG, engine
 from clusterctl.errors import BadInput
 from clusterctl.model import Cluster
+from clusterctl.web import (
+    CONFSVC_PATH,
+    CONFSVC_PORT,
+    CONFSVC_PROXY_CHECK_FALL,
+    CONFSVC_PROXY_CHECK_FASTINTER_MS,
+    CONFSVC_PROXY_CHECK_INTER_MS,
+    CONFSVC_PROXY_CHECK_RISE,
+    CONFSVC_PROXY_CHECK_TIMEOUT_MS,
+    CONFSVC_PROXY_CONNECT_TIMEOUT_MS,
+    CONFSVC_PROXY_PORT,
+    CONFSVC_PROXY_SERVER_TIMEOUT_MS,
+    WEB_GROUP,
+)
 
 Inputs = dict[str, Any]
 # A host's gathered facts (``ansible_facts``); empty when they were not gathered.
@@ -32,12 +45,6 @@ FEATURE_SERVER_SIP_PORT = 5060
 # the drills' calls dial it, and the lab's SIPp stand-in answers any number.
 ECHO_NUMBER = "9196"
 CARRIER_SIP_PORT = 5060
-# The web tier: Apache serves the configuration service on each web node; HAProxy on each
-# feature server is FreeSWITCH's local front of the pair (docs/confsvc.md, "Web tier").
-WEB_GROUP = "web"
-CONFSVC_PORT = 8080
-CONFSVC_PATH = "/freeswitch"
-CONFSVC_PROXY_PORT = 8088
 # The one SIP profile the freeswitch role writes (roles/freeswitch/vars __freeswitch_profile);
 # the service's dial strings name it.
 FREESWITCH_PROFILE = "edge"
@@ -270,6 +277,13 @@ def confsvc_proxy(cluster: Cluster, host: str) -> Inputs:
         ],
         "confsvc_proxy_port": CONFSVC_PROXY_PORT,
         "confsvc_proxy_health_path": f"{CONFSVC_PATH}/health",
+        "confsvc_proxy_check_inter_ms": CONFSVC_PROXY_CHECK_INTER_MS,
+        "confsvc_proxy_check_fastinter_ms": CONFSVC_PROXY_CHECK_FASTINTER_MS,
+        "confsvc_proxy_check_timeout_ms": CONFSVC_PROXY_CHECK_TIMEOUT_MS,
+        "confsvc_proxy_check_fall": CONFSVC_PROXY_CHECK_FALL,
+        "confsvc_proxy_check_rise": CONFSVC_PROXY_CHECK_RISE,
+        "confsvc_proxy_connect_timeout_ms": CONFSVC_PROXY_CONNECT_TIMEOUT_MS,
+        "confsvc_proxy_server_timeout_ms": CONFSVC_PROXY_SERVER_TIMEOUT_MS,
     }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clusterctl import faults
-from clusterctl.drills import failover, live, vip
+from clusterctl.drills import failover, live, vip, web
 from clusterctl.drills.report import DrillReport, write_all
 from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
@@ -20,6 +20,7 @@ from clusterctl.edge import DispatcherSet, Registration
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
 from clusterctl.nodes import edge_client
+from clusterctl.web import WEB_GROUP
 
 # Installed on the probe host by roles/drill_probe: a short-call UAC scenario (failover), one
 # that holds each call before its BYE (vip: calls up across the fault), a one-shot OPTIONS
@@ -163,6 +164,28 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
         thresholds_for(cluster.settings, vip_fault=fault),
         registrations_on(cluster),
         hold_s=PROBE_HOLD_S,
+    )
+
+
+def web_drill(cluster: Cluster, target: str, fault: str) -> Drill:
+    """Checked and built, nothing touched. Raises BadInput for bad input: a target outside
+    the web group, or a cluster whose feature servers do not ask the web tier (no FreeSWITCH:
+    the lab's SIPp stand-ins)."""
+    check_host(cluster, target, WEB_GROUP)
+    if cluster.feature_server_unit != "freeswitch":
+        raise BadInput("the feature servers run SIPp stand-ins, which ask the web tier nothing: "
+                       "drill web needs FreeSWITCH on them")
+    backend = faults.drill_backend(cluster)
+    check_fault(backend, (target,), fault)
+    limits = web.web_limits(fault, thresholds_for(cluster.settings).max_failed_calls)
+    return web.WebDrill(
+        cluster,
+        target,
+        fault,
+        build_probes(cluster, backend, PROBE_SCENARIO),
+        watch=web.LookupWatch(backend, web.lookup_bodies(cluster),
+                              web.target_health_url(cluster, target)),
+        limits=limits,
     )
 
 

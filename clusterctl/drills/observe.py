@@ -61,6 +61,24 @@ class VipSample:
     owners: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class LookupSample:
+    """One configuration lookup a feature server sent through its local HAProxy at ``t``:
+    whether the service answered it (``ok``: 200 with a document, found or not), the HTTP
+    status (None: no reply), how long it took, and HAProxy's state of each web node then
+    (``UP``, ``DOWN``, ``UP 1/2`` going down, ``DOWN 1/2`` coming back, ``MAINT``);
+    ``target_ok`` whether the drill's target answered its health URL asked directly (None: not
+    asked from this host)."""
+
+    host: str
+    t: float
+    ok: bool
+    status: int | None
+    ms: float
+    servers: dict[str, str]
+    target_ok: bool | None = None
+
+
 # A call the drill's own stop of SIPp cut short: it started this close to the stop (or after:
 # the mark is taken before the stop command reaches the probe host) and has no final answer,
 # or only the digest challenge whose authenticated retry SIPp never sent or never saw answered.
@@ -108,6 +126,7 @@ class Observations:
     dest: list[DestSample] = field(default_factory=list)
     vip: list[VipSample] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
+    lookups: list[LookupSample] = field(default_factory=list)
     errors: list[PollError] = field(default_factory=list)
     registrations: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +158,7 @@ class Observations:
         lines += [{"kind": "dest", **asdict(s)} for s in self.dest]
         lines += [{"kind": "vip", "t": s.t, "owners": list(s.owners)} for s in self.vip]
         lines += [{"kind": "call", **asdict(c)} for c in self.calls]
+        lines += [{"kind": "lookup", **asdict(s)} for s in self.lookups]
         lines += [{"kind": "error", **asdict(e)} for e in self.errors]
         path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
@@ -162,6 +182,7 @@ def load_jsonl(path: Path) -> Observations:
     obs.dest.sort(key=lambda s: s.t)
     obs.vip.sort(key=lambda s: s.t)
     obs.calls.sort(key=lambda c: c.start)
+    obs.lookups.sort(key=lambda s: s.t)
     return obs
 
 
@@ -178,6 +199,8 @@ def _add(obs: Observations, kind: str, item: dict[str, Any]) -> None:
         obs.vip.append(VipSample(float(item["t"]), tuple(item["owners"])))
     elif kind == "call":
         obs.calls.append(CallRecord(**item))
+    elif kind == "lookup":
+        obs.lookups.append(LookupSample(**item))
     elif kind == "error":
         obs.errors.append(PollError(**item))
     else:

@@ -186,7 +186,9 @@ def run_once(
     result.steady_after = drill.steady_state()
     phase.ended, phase.ok = clock(), not result.steady_after
     phase.detail = "; ".join(result.steady_after)
-    result.checks, result.facts = drill.analyze(result.obs)
+    # Nothing to measure when the run broke before its fault (result.error says where).
+    if "fault" in result.obs.marks:
+        result.checks, result.facts = drill.analyze(result.obs)
     return result
 
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from clusterctl.provision import command
-from clusterctl.role_inputs import CONFSVC_PATH, CONFSVC_PORT, CONFSVC_PROXY_PORT, WEB_GROUP
+from clusterctl.web import CONFSVC_PATH, CONFSVC_PORT, CONFSVC_PROXY_PORT, WEB_GROUP
 
 from .harness import Edge, Remote
 

@@ -112,6 +112,24 @@ def test_exception_during_injection_still_restores_and_fails():
     assert "docker exec failed" in (result.error or "")
 
 
+def test_a_run_broken_before_its_fault_reports_the_error_without_analysing():
+    """The drills' analyses start from the fault mark; a run that never got there (a probe
+    host that did not answer during the baseline) is a failed run naming why, not a crash."""
+
+    class NeedsFault(Scripted):
+        def start_observing(self, obs):
+            raise OSError("probe1: Timeout opening channel.")
+
+        def analyze(self, obs):
+            return super().analyze(obs) if obs.marks["fault"] else ([], {})
+
+    drill = NeedsFault()
+    result = run_once(drill, sleep=lambda s: None)
+    assert result.verdict == "fail" and result.checks == []
+    assert "Timeout opening channel" in (result.error or "")
+    assert "inject" not in drill.log and "restore" not in drill.log
+
+
 def test_failed_restore_is_reported_and_stops_further_runs():
     drill = Scripted(restore_error=RuntimeError("systemctl start freeswitch: exit 1"))
     results = run_drill(drill, runs=3, sleep=lambda s: None)

@@ -284,6 +284,13 @@ def test_the_proxy_on_each_feature_server_fronts_both_web_nodes(example: Cluster
         ],
         "confsvc_proxy_port": 8088,
         "confsvc_proxy_health_path": "/freeswitch/health",
+        "confsvc_proxy_check_inter_ms": 1000,
+        "confsvc_proxy_check_fastinter_ms": 250,
+        "confsvc_proxy_check_timeout_ms": 500,
+        "confsvc_proxy_check_fall": 2,
+        "confsvc_proxy_check_rise": 2,
+        "confsvc_proxy_connect_timeout_ms": 300,
+        "confsvc_proxy_server_timeout_ms": 700,
     }
 
 

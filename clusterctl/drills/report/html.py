@@ -113,9 +113,10 @@ def _detected(run: DrillRun) -> list[tuple[float, str]]:
         out.append((times["excluded"], "excluded"))
     if times.get("reincluded"):
         out.append((times["reincluded"], "re-included"))
-    takeover = next((c.measured for c in run.checks if c.name == "VIP takeover"), None)
-    if takeover is not None and "fault" in run.obs.marks:
-        out.append((run.obs.marks["fault"] + takeover, "takeover"))
+    for check, label in (("VIP takeover", "takeover"), ("HAProxy stops sending to it", "out")):
+        took = next((c.measured for c in run.checks if c.name == check), None)
+        if took is not None and "fault" in run.obs.marks:
+            out.append((run.obs.marks["fault"] + took, label))
     return out
 
 
@@ -132,6 +133,15 @@ def _state_band(run: DrillRun, t0: float, t1: float, y: int) -> list[str]:
             else:
                 color = "#d62728"
             points.append((sample.t, color, f"VIP: {label}"))
+    elif run.obs.lookups:
+        # drill web: the target in every feature server's HAProxy (green: in everywhere, red:
+        # out everywhere, orange: in on some).
+        latest: dict[str, bool] = {}
+        for lookup in sorted(run.obs.lookups, key=lambda s: s.t):
+            latest[lookup.host] = lookup.servers.get(target or "", "").startswith("UP")
+            inside = sum(latest.values())
+            color = "#2ca02c" if inside == len(latest) else "#d62728" if not inside else "#ff7f0e"
+            points.append((lookup.t, color, f"{target}: in HAProxy on {inside}/{len(latest)}"))
     else:
         per_poll: dict[float, bool] = {}
         for s in run.obs.dest:
@@ -141,8 +151,8 @@ def _state_band(run: DrillRun, t0: float, t1: float, y: int) -> list[str]:
             (t, "#2ca02c" if ok else "#d62728", f"{target}: {'selectable' if ok else 'excluded'}")
             for t, ok in sorted(per_poll.items())
         ]
-    out = []
-    for (t, color, label), nxt in zip(points, [*points[1:], None], strict=True):
+    out: list[str] = []
+    for (t, color, label), nxt in zip(points, [*points[1:], None][: len(points)], strict=True):
         end = nxt[0] if nxt else t
         x0, x1 = _x(t, t0, t1), _x(end, t0, t1)
         out.append(
