@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
+import paramiko
 import pytest
 
 from clusterctl import faults
@@ -258,3 +261,53 @@ def test_drill_backend_for_production_refuses_freeze_without_commands():
     assert backend.units[fs] == "freeswitch"
     assert "set fault_commands.freeze" in str(backend.refusal(fs, "freeze"))
     assert backend.refusal(fs, "netcut") is None
+
+
+class _Channel:
+    def settimeout(self, timeout):
+        self.timeout = timeout
+
+    def exec_command(self, command):
+        self.command = command
+
+    def makefile(self, mode):
+        return io.BytesIO(b"done\n")
+
+    def makefile_stderr(self, mode):
+        return io.BytesIO(b"")
+
+    def recv_exit_status(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+class _Transport:
+    def __init__(self, confirms: bool) -> None:
+        self.confirms = confirms
+
+    def open_session(self, timeout):
+        if not self.confirms:
+            raise paramiko.SSHException("Timeout opening channel.")
+        return _Channel()
+
+
+def _ssh_with(monkeypatch, *confirms: bool) -> faults.SshExec:
+    """An SshExec whose successive connections confirm a channel or not."""
+    ssh = faults.SshExec()
+    clients = iter([SimpleNamespace(get_transport=lambda c=c: _Transport(c)) for c in confirms])
+    monkeypatch.setattr(ssh, "_client", lambda target: next(clients))
+    return ssh
+
+
+def test_a_channel_sshd_never_confirms_is_tried_once_more_on_a_new_connection(monkeypatch):
+    ssh = _ssh_with(monkeypatch, False, True)
+    result = ssh(TARGETS["fs1a"], "true", 5.0)
+    assert (result.rc, result.stdout) == (0, "done\n")
+
+
+def test_a_second_unconfirmed_channel_is_an_error_naming_the_host(monkeypatch):
+    ssh = _ssh_with(monkeypatch, False, False)
+    with pytest.raises(OSError, match="fs1a: Timeout opening channel"):
+        ssh(TARGETS["fs1a"], "true", 5.0)
