@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from clusterctl.drills.analysis import percentile
 from clusterctl.drills.live import FaultBackend, Probes
 from clusterctl.drills.observe import LookupSample, Observations
 from clusterctl.drills.run import Check, Drill
@@ -41,7 +42,6 @@ from clusterctl.web import (
     CONFSVC_PROXY_PORT,
 )
 
-FAULTS = ("stop", "kill", "freeze", "netcut")
 LOOKUP_INTERVAL_S = 0.05
 # The loop on each feature server ends by itself after this long, whatever the drill does.
 LOOKUP_LOOP_MAX_S = 180
@@ -276,18 +276,11 @@ def analyze(obs: Observations, target: str, limits: WebLimits
         "mechanism": "none (back by itself)" if by_itself else "HAProxy health checks",
         "lookups": len(obs.lookups),
         "lookup_ms_max_during_fault": max(during) if during else None,
-        "lookup_ms_p99_during_fault": _p99(during),
+        "lookup_ms_p99_during_fault": percentile(during, 99),
         "calls_cut_by_traffic_stop": len(obs.calls) - len(calls),
         "poll_errors": len(obs.errors),
     }
     return checks, facts
-
-
-def _p99(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def _fmt(value: float | None) -> str:
