@@ -115,9 +115,14 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
     timeout = settings.dispatcher.invite_timeout
     assert _primary_selectable(edge, set_id, primary.address), "steady state: primary excluded"
     # An ordinary call's duration (SSH, SIPp start, auth round trip, 200 ms talk) is the
-    # baseline the failover call is measured against.
-    fs, _, baseline = _call(edge, caller, target, tenant.domain)
-    assert fs == shard.primary, f"steady state: answered by {fs}"
+    # baseline the failover call is measured against: the shorter of two, since one slow
+    # start-up (an ordinary call of 0.54 s against a failover call of 1.96 s) hid the wait.
+    durations = []
+    for _ in range(2):
+        fs, _, took = _call(edge, caller, target, tenant.domain)
+        assert fs == shard.primary, f"steady state: answered by {fs}"
+        durations.append(took)
+    baseline = min(durations)
     primary.run(f"systemctl kill -s SIGSTOP {unit}", 15)
     try:
         fs, seen, first = _call(edge, caller, target, tenant.domain)
