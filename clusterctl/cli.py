@@ -623,3 +623,19 @@ def provision_export(inventory: str, tenant: str | None, output: str,
         written = command.export_tenants(cluster, store, tenant, Path(output))
     for path in written:
         click.echo(f"wrote {path}")
+
+
+@drill.command("db")
+@_drill_options
+@click.option("--target", required=True, metavar="HOST", help="The database node to fail.")
+@click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
+              show_default=True)
+def drill_db(inventory: str, target: str, fault: str, vault_password_file: str | None,
+             **opts: Any) -> None:
+    """A database node fails: REGISTERs, calls and lookups go on, writes resume, none lost."""
+    from clusterctl.drills import build  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    built = build.db_drill(cluster, target, fault)
+    _run_drill(cluster, built, {**opts, "target": target, "fault": fault})

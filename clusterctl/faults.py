@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import paramiko
 
+from clusterctl.db import DB_UNIT
 from clusterctl.engines import engine
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import fault_fields
@@ -434,7 +435,7 @@ class DrillFaults:
 
     ``stop``/``kill`` act on the host's drill unit: a feature server's SIPp stand-in (lab) or
     FreeSWITCH (production); on an edge host the SIP engine (keepalived tracks it, so its
-    death is what must move the VIP); on a web host Apache.
+    death is what must move the VIP); on a web host Apache; on a database host MariaDB.
     ``stop-keepalived`` stops keepalived gracefully; ``freeze`` and ``netcut`` the whole host.
     """
 
@@ -511,6 +512,8 @@ def drill_backend(cluster: Cluster) -> DrillFaults:
         units[name] = engine(cluster.settings.edge_engine).unit
     for name in cluster.members(WEB_GROUP):
         units[name] = WEB_UNIT
+    for name in cluster.members("databases"):
+        units[name] = DB_UNIT
     faults: Faults
     if cluster.is_lab:
         from clusterctl.lab.lifecycle import KNOWN_HOSTS  # noqa: PLC0415

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from clusterctl.confsvc.files import service_files
+from clusterctl.db import EDGE_DB_TIMEOUT_S
 from clusterctl.db.connect import DEFAULT_PORT as DB_PORT
 from clusterctl.drills.build import PROBE_DIR, PROBE_HOLD_S
 from clusterctl.engines import EDGE_GROUP, OPENSIPS_CLUSTER_ID, OPENSIPS_SHTAG, engine
@@ -100,6 +101,7 @@ def sip_edge(cluster: Cluster, host: str) -> Inputs:
         "sip_edge_management_port": engine(s.edge_engine).management_port,
         "sip_edge_vip": str(s.edge_vrrp.vip),
         "sip_edge_db_hosts": _addresses(cluster, cluster.members("databases")),
+        "sip_edge_db_timeout": EDGE_DB_TIMEOUT_S,
         "sip_edge_rtpengine": s.edge_media_relay,
         # OpenSIPS from the vendor's apt repository, or from the inventory's package directory.
         "sip_edge_opensips_source": "debs" if s.package_dir else "apt",

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from clusterctl.db import MONITOR_USER
 from clusterctl.db.health import NodeHealth, check_cluster
 from clusterctl.edge.base import EdgeClient, EdgeManagementError
 from clusterctl.errors import ClusterctlError
@@ -214,7 +215,7 @@ def database_health(cluster: Cluster) -> list[DbNode]:
             DbNode(h, str(cluster.hosts[h].address), False, "no db_monitor_password", {})
             for h in hosts
         ]
-    nodes = check_cluster([str(cluster.hosts[h].address) for h in hosts], "monitor", password)
+    nodes = check_cluster([str(cluster.hosts[h].address) for h in hosts], MONITOR_USER, password)
     return [_db_node(h, n) for h, n in zip(hosts, nodes, strict=True)]
 
 

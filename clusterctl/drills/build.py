@@ -7,12 +7,13 @@ outside the targeted group, a fault kind the backend cannot do. The live layers 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from clusterctl import faults
-from clusterctl.drills import failover, live, vip, web
+from clusterctl.drills import db, failover, live, vip, web
 from clusterctl.drills.report import DrillReport, write_all
 from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
@@ -75,38 +76,48 @@ def _edge_fetch(
     return fetch
 
 
+def _sipp_traffic(
+    cluster: Cluster, backend: live.FaultBackend, scenario: str
+) -> live.SippTraffic | None:
+    """SIPp calls from the first probe host as the drill's test users of every tenant (None
+    without a probe host)."""
+    probe_hosts = cluster.members("probes")
+    if not probe_hosts:
+        return None
+    vrrp = cluster.settings.edge_vrrp
+    probe = probe_hosts[0]
+    local = str(cluster.hosts[probe].address or "")
+    tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
+    users = live.TestUsers(
+        backend,
+        cluster.members("databases"),
+        [t.domain for t in cluster.settings.tenants],
+        csv_path=PROBE_USERS,
+    )
+    command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS, local, auth=users.auth)
+    return live.SippTraffic(
+        backend,
+        probe,
+        command,
+        tenant_of,
+        PROBE_OPTIONS,
+        users=users,
+        register_scenario=PROBE_REGISTER,
+    )
+
+
 def build_probes(
     cluster: Cluster,
     backend: live.FaultBackend,
     scenario: str = PROBE_SCENARIO,
     traffic: bool = True,
+    sipp: live.SippTraffic | None = None,
 ) -> live.Probes:
     """The live observers: edge polling, VIP watching and (``traffic``, with a probe host)
-    SIPp calls from the probe host as the drill's registered test users of every tenant."""
+    SIPp calls from the probe host as the drill's registered test users of every tenant
+    (``sipp``, when the caller built them itself)."""
     ref: list[live.Probes] = []
-    sipp = None
-    probe_hosts = cluster.members("probes")
-    if probe_hosts:
-        vrrp = cluster.settings.edge_vrrp
-        probe = probe_hosts[0]
-        local = str(cluster.hosts[probe].address or "")
-        tenant_of = {t.domain: t.id for t in cluster.settings.tenants}
-        users = live.TestUsers(
-            backend,
-            cluster.members("databases"),
-            [t.domain for t in cluster.settings.tenants],
-            csv_path=PROBE_USERS,
-        )
-        command = live.SippCommand(str(vrrp.vip), scenario, PROBE_USERS, local, auth=users.auth)
-        sipp = live.SippTraffic(
-            backend,
-            probe,
-            command,
-            tenant_of,
-            PROBE_OPTIONS,
-            users=users,
-            register_scenario=PROBE_REGISTER,
-        )
+    sipp = sipp or _sipp_traffic(cluster, backend, scenario)
     probes = live.Probes(
         cluster,
         backend,
@@ -186,6 +197,41 @@ def web_drill(cluster: Cluster, target: str, fault: str) -> Drill:
         watch=web.LookupWatch(backend, web.lookup_bodies(cluster),
                               web.target_health_url(cluster, target)),
         limits=limits,
+    )
+
+
+def db_drill(cluster: Cluster, target: str, fault: str) -> Drill:
+    """Checked and built, nothing touched. Raises BadInput for bad input: a target outside
+    the databases group, no probe host (the REGISTERs and calls come from it), no monitor
+    password (the writer and the health checks use it)."""
+    check_host(cluster, target, "databases")
+    password = cluster.secret("db_monitor_password")
+    if not password:
+        raise BadInput("drill db writes and checks health as the monitor user: set "
+                       "db_monitor_password, and pass --vault-password-file when it is vaulted")
+    backend = faults.drill_backend(cluster)
+    check_fault(backend, (target,), fault)
+    sipp = _sipp_traffic(cluster, backend, PROBE_SCENARIO)
+    if sipp is None:
+        raise BadInput("drill db sends REGISTERs and calls from a probe host: the inventory "
+                       "has no host in group probes")
+    registers = live.RegisterStream(backend, sipp.host, dataclasses.replace(
+        sipp.command, scenario=PROBE_REGISTER, rate=db.REGISTER_RATE, port=live.REGISTER_PORT,
+        trace="/tmp/clusterctl-drill-registers.log"))
+    addresses = {h: str(cluster.hosts[h].address) for h in cluster.members("databases")}
+    lookups = None
+    if cluster.feature_server_unit == "freeswitch":
+        lookups = web.LookupWatch(backend, web.lookup_bodies(cluster), "")
+    return db.DbDrill(
+        target,
+        fault,
+        build_probes(cluster, backend, sipp=sipp),
+        registers=registers,
+        lookups=lookups,
+        writer=db.AuditWriter(addresses, password),
+        limits=db.db_limits(fault, cluster.settings.db_topology,
+                            thresholds_for(cluster.settings).max_failed_calls),
+        health=db.node_health(addresses, password),
     )
 
 

@@ -272,6 +272,34 @@ class TestUsers:
 _SIPP_PID = re.compile(r"PID=\[(\d+)\]")
 
 
+class BackgroundSipp:
+    """One ``-bg`` SIPp of :class:`SippCommand` on the probe host: ``start`` returns once SIPp
+    reported its PID (ClusterctlError when it did not), ``stop`` ends only that process and
+    returns its ``-trace_msg`` log."""
+
+    def __init__(self, backend: FaultBackend, host: str, command: SippCommand, log: str) -> None:
+        self.backend = backend
+        self.host = host
+        self.command = command
+        self.log = log
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        self.backend.run(self.host, ["rm", "-f", self.command.trace])
+        out = self.backend.run(self.host, _on_probe(self.command.argv(), self.log, keep_rc=False))
+        found = _SIPP_PID.search(out)
+        if found is None:
+            raise ClusterctlError(f"SIPp on {self.host} did not report its PID in -bg mode")
+        self.pid = int(found.group(1))
+
+    def stop(self) -> str:
+        # SIPp ignores SIGTERM; SIGINT ends it (after its calls) and flushes the trace.
+        if self.pid is not None:
+            self.backend.run(self.host, ["sh", "-c", _stop_script(self.pid)])
+            self.pid = None
+        return self.backend.run(self.host, ["cat", self.command.trace])
+
+
 class SippTraffic:
     """Runs :class:`SippCommand` on the probe host through the fault backend's ``run``.
 
@@ -299,7 +327,7 @@ class SippTraffic:
         self.options_scenario = options_scenario
         self.users = users
         self.register_scenario = register_scenario
-        self.pid: int | None = None
+        self.sipp = BackgroundSipp(backend, host, command, "/tmp/clusterctl-drill-sipp.out")
 
     @property
     def registered(self) -> tuple[str, ...]:
@@ -312,23 +340,11 @@ class SippTraffic:
                 self.users.register(
                     self.host, self.command.vip, self.command.local, self.register_scenario
                 )
-        self.backend.run(self.host, ["rm", "-f", self.command.trace])
-        out = self.backend.run(
-            self.host,
-            _on_probe(self.command.argv(), "/tmp/clusterctl-drill-sipp.out", keep_rc=False),
-        )
-        found = _SIPP_PID.search(out)
-        if found is None:
-            raise ClusterctlError(f"SIPp on {self.host} did not report its PID in -bg mode")
-        self.pid = int(found.group(1))
+        self.sipp.start()
 
     def stop(self) -> list[CallRecord]:
         try:
-            # SIPp ignores SIGTERM; SIGINT ends it (after its calls) and flushes the trace.
-            if self.pid is not None:
-                self.backend.run(self.host, ["sh", "-c", _stop_script(self.pid)])
-                self.pid = None
-            text = self.backend.run(self.host, ["cat", self.command.trace])
+            text = self.sipp.stop()
         finally:
             if self.users is not None:
                 self.users.drop(self.host)
@@ -358,6 +374,22 @@ class SippTraffic:
         except (OSError, RuntimeError):
             return False
         return True
+
+
+class RegisterStream:
+    """The drill's test users re-registering through the VIP (the drill_probe REGISTER
+    scenario, ``command.rate`` a second, bounded like the calls): one record per REGISTER
+    Call-ID (the challenged REGISTER and the authenticated one). Uses the users
+    :class:`SippTraffic` created: start it after the traffic, stop it before."""
+
+    def __init__(self, backend: FaultBackend, host: str, command: SippCommand) -> None:
+        self.sipp = BackgroundSipp(backend, host, command, "/tmp/clusterctl-drill-registers.out")
+
+    def start(self) -> None:
+        self.sipp.start()
+
+    def stop(self) -> list[CallRecord]:
+        return parse_sipp_messages(self.sipp.stop(), method="REGISTER")
 
 
 def _stop_script(pid: int) -> str:

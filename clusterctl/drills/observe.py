@@ -79,6 +79,21 @@ class LookupSample:
     target_ok: bool | None = None
 
 
+@dataclass(frozen=True)
+class WriteSample:
+    """One numbered row a drill's writer sent at ``t``: ``ok`` when the server acknowledged the
+    commit, through ``node`` (None: no node took the connection); ``ms`` until the answer or the
+    error; ``error`` the client's reason (a write that timed out after it was sent has an
+    unknown outcome: it may have committed)."""
+
+    t: float
+    seq: int
+    ok: bool
+    node: str | None
+    ms: float
+    error: str = ""
+
+
 # A call the drill's own stop of SIPp cut short: it started this close to the stop (or after:
 # the mark is taken before the stop command reaches the probe host) and has no final answer,
 # or only the digest challenge whose authenticated retry SIPp never sent or never saw answered.
@@ -127,6 +142,8 @@ class Observations:
     vip: list[VipSample] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     lookups: list[LookupSample] = field(default_factory=list)
+    registers: list[CallRecord] = field(default_factory=list)
+    writes: list[WriteSample] = field(default_factory=list)
     errors: list[PollError] = field(default_factory=list)
     registrations: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -139,13 +156,18 @@ class Observations:
     def settled_calls(self) -> list[CallRecord]:
         """The calls that got an outcome: those the drill's own stop of the traffic cut short
         are left out (see CUT_BY_STOP_S). Recordings without a ``traffic_stop`` mark keep all."""
+        return self._settled(self.calls)
+
+    def settled_registers(self) -> list[CallRecord]:
+        """The registrations that got an outcome, as :meth:`settled_calls`."""
+        return self._settled(self.registers)
+
+    def _settled(self, records: list[CallRecord]) -> list[CallRecord]:
         stop = self.marks.get("traffic_stop")
         if stop is None:
-            return list(self.calls)
+            return list(records)
         return [
-            c
-            for c in self.calls
-            if not (c.start >= stop - CUT_BY_STOP_S and c.status in _UNSETTLED)
+            c for c in records if not (c.start >= stop - CUT_BY_STOP_S and c.status in _UNSETTLED)
         ]
 
     def dump_jsonl(self, path: Path) -> None:
@@ -159,6 +181,8 @@ class Observations:
         lines += [{"kind": "vip", "t": s.t, "owners": list(s.owners)} for s in self.vip]
         lines += [{"kind": "call", **asdict(c)} for c in self.calls]
         lines += [{"kind": "lookup", **asdict(s)} for s in self.lookups]
+        lines += [{"kind": "register", **asdict(c)} for c in self.registers]
+        lines += [{"kind": "write", **asdict(w)} for w in self.writes]
         lines += [{"kind": "error", **asdict(e)} for e in self.errors]
         path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
@@ -183,6 +207,8 @@ def load_jsonl(path: Path) -> Observations:
     obs.vip.sort(key=lambda s: s.t)
     obs.calls.sort(key=lambda c: c.start)
     obs.lookups.sort(key=lambda s: s.t)
+    obs.registers.sort(key=lambda c: c.start)
+    obs.writes.sort(key=lambda w: w.t)
     return obs
 
 
@@ -201,6 +227,10 @@ def _add(obs: Observations, kind: str, item: dict[str, Any]) -> None:
         obs.calls.append(CallRecord(**item))
     elif kind == "lookup":
         obs.lookups.append(LookupSample(**item))
+    elif kind == "register":
+        obs.registers.append(CallRecord(**item))
+    elif kind == "write":
+        obs.writes.append(WriteSample(**item))
     elif kind == "error":
         obs.errors.append(PollError(**item))
     else:
@@ -389,7 +419,9 @@ def _stamp(head: re.Match[str]) -> float:
     return when.replace(tzinfo=UTC).timestamp()
 
 
-def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRecord]:
+def parse_sipp_messages(
+    text: str, host_header: str = "X-FS-Id", method: str = "INVITE"
+) -> list[CallRecord]:
     """Per-call outcomes from a SIPp ``-trace_msg`` log of the UAC side.
 
     A call starts at its first INVITE sent; ``pdd`` runs to the first 180/183/200 received;
@@ -399,13 +431,16 @@ def parse_sipp_messages(text: str, host_header: str = "X-FS-Id") -> list[CallRec
     FreeSWITCH's id header, see docs/headers.md); the first BYE sent and the first final
     response to it give ``bye_at``, ``bye_status`` and ``bye_end``. Messages without a Call-ID are
     skipped; a call with no final answer keeps ``status`` None (counted as failed).
+    ``method`` REGISTER reads a registration stream the same way (one record per Call-ID:
+    ``start`` at the first REGISTER, ``status`` the final answer to the latest one).
     """
     heads = list(_SIPP_HEADER.finditer(text))
     calls: dict[str, dict[str, Any]] = {}
     for index, head in enumerate(heads):
         body_end = heads[index + 1].start() if index + 1 < len(heads) else len(text)
         message = text[head.end() : body_end]
-        _record(calls, _stamp(head), head.group("dir"), message, host_header)
+        _record(calls, _stamp(head), head.group("dir"), message, host_header=host_header,
+                method=method)
     return sorted(
         (
             CallRecord(call_id=k, **{f: x for f, x in v.items() if f != _LAST_INVITE})
@@ -428,7 +463,13 @@ def _headers(message: str) -> tuple[str, dict[str, str]]:
 
 
 def _record(
-    calls: dict[str, dict[str, Any]], t: float, direction: str, message: str, host_header: str
+    calls: dict[str, dict[str, Any]],
+    t: float,
+    direction: str,
+    message: str,
+    *,
+    host_header: str,
+    method: str,
 ) -> None:
     first, headers = _headers(message)
     call_id = headers.get("call-id") or headers.get("i")
@@ -436,12 +477,13 @@ def _record(
         return
     call = calls.setdefault(call_id, {"status": None})
     cseq = headers.get("cseq", "").split()
-    method = cseq[-1:] or [""]
+    cseq_method = cseq[-1:] or [""]
     number = int(cseq[0]) if cseq and cseq[0].isdigit() else 0
+    request = f"{method} "
     if direction == "sent":
-        if first.startswith("INVITE "):
+        if first.startswith(request):
             call[_LAST_INVITE] = max(call.get(_LAST_INVITE, 0), number)
-        if first.startswith("INVITE ") and "start" not in call:
+        if first.startswith(request) and "start" not in call:
             call["start"] = t
             # The caller's domain; the traffic layer maps it to the tenant id.
             domain = re.search(r"@([^>;:\s]+)", headers.get("from", headers.get("f", "")))
@@ -452,7 +494,7 @@ def _record(
     if not first.startswith("SIP/2.0 "):
         return
     code = int(first.split()[1])
-    if method[0] == "INVITE" and "start" in call:
+    if cseq_method[0] == method and "start" in call:
         if code in (180, 183, 200) and call.get("pdd") is None:
             call["pdd"] = round(t - call["start"], 6)
         # A final answer to an INVITE the caller has since re-sent with credentials is stale
@@ -461,6 +503,6 @@ def _record(
             call["status"] = code
             call["end"] = t
             call["answered_by"] = headers.get(host_header.lower())
-    elif method[0] == "BYE" and code >= 200 and "bye_status" not in call:
+    elif cseq_method[0] == "BYE" and code >= 200 and "bye_status" not in call:
         call["bye_status"] = code
         call["bye_end"] = t
