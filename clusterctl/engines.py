@@ -52,6 +52,15 @@ ENGINES: dict[str, EdgeEngine] = {e.name: e for e in (OPENSIPS, KAMAILIO)}
 OPENSIPS_SHTAG = "vip"
 OPENSIPS_CLUSTER_ID = 1
 
+# Both engines and their database (roles/sip_edge sip_edge_db_timeout,
+# sip_edge_db_retry_interval and sip_edge_location_flush_interval): seconds a query may hang on
+# a silent database node before the next node is tried, seconds a failed node stays out
+# (the configuration service's pool uses the same), and how often the contacts in memory
+# are written back.
+EDGE_DB_TIMEOUT_S = 3
+EDGE_DB_RETRY_S = 10
+EDGE_LOCATION_FLUSH_S = 10
+
 
 def engine(name: str) -> EdgeEngine:
     """The engine called ``name``; BadInput for an unknown one."""

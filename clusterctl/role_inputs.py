@@ -16,13 +16,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from clusterctl.confsvc.files import service_files
-from clusterctl.db import EDGE_DB_TIMEOUT_S
 from clusterctl.db.connect import DEFAULT_PORT as DB_PORT
 from clusterctl.drills.build import PROBE_DIR, PROBE_HOLD_S
-from clusterctl.engines import EDGE_GROUP, OPENSIPS_CLUSTER_ID, OPENSIPS_SHTAG, engine
+from clusterctl.engines import (
+    EDGE_DB_RETRY_S,
+    EDGE_DB_TIMEOUT_S,
+    EDGE_GROUP,
+    EDGE_LOCATION_FLUSH_S,
+    OPENSIPS_CLUSTER_ID,
+    OPENSIPS_SHTAG,
+    engine,
+)
 from clusterctl.errors import BadInput
 from clusterctl.model import Cluster
 from clusterctl.web import (
+    CONFSVC_DB_TIMEOUT_MS,
     CONFSVC_PATH,
     CONFSVC_PORT,
     CONFSVC_PROXY_CHECK_FALL,
@@ -102,6 +110,8 @@ def sip_edge(cluster: Cluster, host: str) -> Inputs:
         "sip_edge_vip": str(s.edge_vrrp.vip),
         "sip_edge_db_hosts": _addresses(cluster, cluster.members("databases")),
         "sip_edge_db_timeout": EDGE_DB_TIMEOUT_S,
+        "sip_edge_db_retry_interval": EDGE_DB_RETRY_S,
+        "sip_edge_location_flush_interval": EDGE_LOCATION_FLUSH_S,
         "sip_edge_rtpengine": s.edge_media_relay,
         # OpenSIPS from the vendor's apt repository, or from the inventory's package directory.
         "sip_edge_opensips_source": "debs" if s.package_dir else "apt",
@@ -258,6 +268,8 @@ def confsvc(cluster: Cluster, host: str) -> Inputs:
         "confsvc_config": {
             "database": {
                 "hosts": [f"{a}:{DB_PORT}" for a in databases],
+                "timeout_s": CONFSVC_DB_TIMEOUT_MS / 1000,
+                "retry_s": EDGE_DB_RETRY_S,
             },
             "clients": {
                 str(fs): {"address": _address(cluster, fs), "shard": _shard_of(cluster, fs)}

@@ -25,3 +25,9 @@ CONFSVC_PROXY_CHECK_RISE = 2
 # stay under FreeSWITCH's xml_curl timeout (2 s).
 CONFSVC_PROXY_CONNECT_TIMEOUT_MS = 300
 CONFSVC_PROXY_SERVER_TIMEOUT_MS = 700
+# The service's database timeout (connect, query, waiting for a pooled connection). A silent
+# database node costs a lookup this long before the pool retries on the other node, and the
+# health check pings the database the same way: it must stay well under CHECK_TIMEOUT_MS and
+# SERVER_TIMEOUT_MS. `drill db` froze the node the pool used with 2 s here: every HAProxy took
+# both web nodes out for 1.5 s (the health checks hung) and 74 lookups failed.
+CONFSVC_DB_TIMEOUT_MS = 300

@@ -68,7 +68,8 @@ class ConfigService:
         except Reply as reply:
             status, content_type, body = reply.status, _TEXT, (reply.reason + "\n").encode()
         except (NoDatabase, PoolExhausted, pymysql.MySQLError) as exc:
-            log.warning("database unavailable: %s", type(exc).__name__)
+            code = f" {exc.args[0]}" if isinstance(exc, pymysql.MySQLError) and exc.args else ""
+            log.warning("database unavailable: %s%s", type(exc).__name__, code)
             status, content_type, body = 503, _TEXT, b"database unavailable\n"
         except xmlout.UnsafeValue:
             log.warning("refused a stored value FreeSWITCH would expand")
@@ -152,5 +153,5 @@ def create_app(config: ServiceConfig) -> ConfigService:
     """
     db = config.database
     pool = Pool(db.endpoints(), db.user, read_password(config), database=db.name,
-                size=db.pool_size, timeout_s=db.timeout_s)
+                size=db.pool_size, timeout_s=db.timeout_s, retry_s=db.retry_s)
     return ConfigService(config, MariaDBRepository(pool))

@@ -6,7 +6,8 @@
       user: config
       password_file: /etc/clusterctl/confsvc-db.secret  # the password alone; 0640 root:www-data
       pool_size: 8
-      timeout_s: 2
+      timeout_s: 0.3
+      retry_s: 10             # a node that failed is tried first again after this
     clients:                   # the feature servers allowed to ask, and the shard each serves
       fs1a: {address: 10.20.0.21, shard: shard1}
       fs1b: {address: 10.20.0.22, shard: shard1}
@@ -56,7 +57,8 @@ class Database(_Strict):
     user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,32}$")] = "config"
     password_file: Path
     pool_size: int = Field(default=8, ge=1, le=128)
-    timeout_s: float = Field(default=2.0, gt=0, le=30)
+    timeout_s: float = Field(default=0.3, gt=0, le=30)
+    retry_s: float = Field(default=10.0, gt=0, le=3600)
 
     def endpoints(self) -> list[Endpoint]:
         """The hosts as endpoints, in failover order."""

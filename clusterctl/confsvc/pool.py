@@ -2,17 +2,23 @@
 
 mod_wsgi runs the service in threads; each request borrows one connection. Connections are
 opened lazily, up to ``size``; a borrower waits at most ``timeout_s`` for a free one and then
-gets PoolExhausted. A connection that raised a MySQL error is closed, not returned. New
-connections try the node that last worked first, then the others in order, so after a
-database failover the pool follows without a restart. Read-only queries are retried once on a
-fresh connection when the old one turns out to be dead (the node restarted or failed over).
+gets PoolExhausted. A connection that raised a MySQL error is closed, not returned.
+
+Nodes are used in the inventory's order, the first live one taking every query, as the edge's
+database layer does. A node that refused a connection or lost one under a query goes last for
+``retry_s`` (the edge's sip_edge_db_retry_interval), then is tried first again; an idle
+connection to a node that is no longer first is closed instead of reused, so the pool comes
+back to the first node after a failover. Read-only queries are retried once on a fresh
+connection when the old one turns out to be dead; that node's idle connections are closed
+with it (they died together: `drill db` saw a retry take a second dead one and fail).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,9 +46,14 @@ class Pool:
         database: str,
         size: int = 8,
         timeout_s: float = 2.0,
+        retry_s: float = 10.0,
         connect: Connect = pymysql.connect,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._endpoints = list(endpoints)
+        self._retry_s = retry_s
+        self._clock = clock
+        self._demoted: dict[Endpoint, float] = {}  # node -> when it failed
         self._user = user
         self._password = password
         self._database = database
@@ -53,15 +64,27 @@ class Pool:
         self._open = 0
         self._cond = threading.Condition()
 
+    def _order(self) -> list[Endpoint]:
+        """The nodes in inventory order, those that failed within retry_s last (call locked)."""
+        now = self._clock()
+        self._demoted = {e: t for e, t in self._demoted.items() if now - t < self._retry_s}
+        return sorted(self._endpoints, key=lambda e: e in self._demoted)  # stable
+
     def _new(self) -> Any:
         with self._cond:
-            order = list(self._endpoints)
-        conn, used = connect_first(order, self._user, self._password, database=self._database,
-                                   timeout_s=self._timeout_s, connect=self._connect)
+            order = self._order()
+        try:
+            conn, used = connect_first(order, self._user, self._password,
+                                       database=self._database, timeout_s=self._timeout_s,
+                                       connect=self._connect)
+        except NoDatabase:
+            with self._cond:
+                self._demoted.update(dict.fromkeys(order, self._clock()))
+            raise
         with self._cond:
-            # The node that answered goes first for the next connection.
-            self._endpoints.remove(used)
-            self._endpoints.insert(0, used)
+            # The nodes tried before the one that answered refused it.
+            self._demoted.update(dict.fromkeys(order[: order.index(used)], self._clock()))
+        conn.endpoint = used
         return conn
 
     def _take(self) -> Any:
@@ -71,8 +94,15 @@ class Pool:
                     lambda: bool(self._idle) or self._open < self._size, self._timeout_s)
                 if not waited:
                     raise PoolExhausted(f"all {self._size} database connections busy")
-            if self._idle:
-                return self._idle.pop()
+            first = self._order()[0]
+            while self._idle:
+                conn = self._idle.pop()
+                if getattr(conn, "endpoint", first) == first:
+                    return conn
+                # A node before it is back in turn: leave this one.
+                self._open -= 1
+                with contextlib.suppress(pymysql.MySQLError):
+                    conn.close()
             self._open += 1
         try:
             return self._new()
@@ -104,12 +134,26 @@ class Pool:
             raise
         self._give_back(conn, broken=False)
 
+    def _forget(self, endpoint: Endpoint | None) -> None:
+        """A connection to ``endpoint`` died: close its idle siblings, try that node last."""
+        with self._cond:
+            stale = [c for c in self._idle if getattr(c, "endpoint", None) == endpoint]
+            self._idle = [c for c in self._idle if getattr(c, "endpoint", None) != endpoint]
+            self._open -= len(stale)
+            if endpoint is not None:
+                self._demoted[endpoint] = self._clock()
+            self._cond.notify_all()
+        for conn in stale:
+            with contextlib.suppress(pymysql.MySQLError):
+                conn.close()
+
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query; retried once on a new connection if the old one died.
 
         Raises pymysql.MySQLError, NoDatabase or PoolExhausted.
         """
         for attempt in (1, 2):
+            conn: Any = None
             try:
                 with self.connection() as conn, conn.cursor() as cur:
                     cur.execute(sql, tuple(args))
@@ -118,6 +162,7 @@ class Pool:
                 code = exc.args[0] if exc.args else None
                 if attempt == 2 or code not in _GONE:
                     raise
+                self._forget(getattr(conn, "endpoint", None))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

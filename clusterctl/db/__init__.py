@@ -9,6 +9,3 @@ MONITOR_USER = "monitor"
 # The operations database and the drills' audit table (roles/mariadb/files/migrations/ops).
 OPS_DATABASE = "clusterctl_ops"
 AUDIT_TABLE = f"{OPS_DATABASE}.drill_audit"
-# Seconds a database query of the edge may hang before its next database node is tried
-# (roles/sip_edge sip_edge_db_timeout, passed through role_inputs).
-EDGE_DB_TIMEOUT_S = 3

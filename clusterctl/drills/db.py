@@ -28,7 +28,7 @@ from typing import Any
 
 import pymysql
 
-from clusterctl.db import AUDIT_TABLE, EDGE_DB_TIMEOUT_S, MONITOR_USER
+from clusterctl.db import AUDIT_TABLE, MONITOR_USER
 from clusterctl.db.connect import Connect, Endpoint, NoDatabase, connect_first, reason
 from clusterctl.db.health import check_node
 from clusterctl.drills.analysis import percentile
@@ -37,6 +37,7 @@ from clusterctl.drills.observe import CallRecord, Observations, WriteSample
 from clusterctl.drills.run import Check, Drill
 from clusterctl.drills.thresholds import TIMER_MARGIN_S, Limit
 from clusterctl.drills.web import LookupWatch
+from clusterctl.engines import EDGE_DB_TIMEOUT_S, EDGE_LOCATION_FLUSH_S
 
 WRITE_INTERVAL_S = 0.05
 # Connect and query timeout of each write: a frozen node costs the writer this long, twice
@@ -69,39 +70,45 @@ class DbLimits:
     back_s: Limit
 
 
+def _edge_stall_s(silent: bool) -> float:
+    """How long a silent database node holds an edge query: the query's timeout, then one
+    reconnection attempt at the driver's connect timeout (a third of it, see the sip_edge
+    templates) before the engine moves to the next node. A refusing node costs nothing."""
+    return EDGE_DB_TIMEOUT_S + EDGE_DB_TIMEOUT_S / 3 if silent else 0.0
+
+
+def fault_hold_s(fault: str) -> float:
+    """How long the drill keeps the fault: a silent node long enough that the edge's next
+    write-back of the contacts meets it and its stall ends within the fault."""
+    silent = fault in ("freeze", "netcut")
+    return (EDGE_LOCATION_FLUSH_S if silent else 0.0) + _edge_stall_s(silent) + 3.0
+
+
 def db_limits(fault: str, topology: str, max_failed_calls: Limit) -> DbLimits:
     """A stopped or killed node refuses at once, so clients move on without waiting; a frozen
-    or cut-off one is silent and costs each client its timeout: the edge one
-    EDGE_DB_TIMEOUT_S, the writer its write in flight and one more connection attempt. Galera
-    also holds every commit until a node that vanished without leaving is suspected (not after
-    a clean stop)."""
+    or cut-off one is silent and costs each client its timeout: the edge a query timeout and
+    one reconnection attempt (every REGISTER waits while the contacts' write-back hangs), the
+    writer its write in flight and one more connection attempt. Galera also holds every
+    commit until a node that vanished without leaving is suspected (not after a clean stop)."""
     silent = fault in ("freeze", "netcut")
     galera_wait = GALERA_SUSPECT_S if topology == "galera" and fault != "stop" else 0.0
-    edge = float(EDGE_DB_TIMEOUT_S) if silent else 0.0
-    writer = 2 * WRITE_TIMEOUT_S if silent else 0.0
-    stall = writer + galera_wait
+    edge = _edge_stall_s(silent)
+    stall = (2 * WRITE_TIMEOUT_S if silent else 0.0) + galera_wait
     parts = [f"2 x write timeout {2 * WRITE_TIMEOUT_S:g} s" if silent else "refused at once"]
     if galera_wait:
         parts.append(f"Galera suspect timeout {GALERA_SUSPECT_S:g} s")
+    margin = 2 * TIMER_MARGIN_S
+    edge_bound = (f"query timeout {EDGE_DB_TIMEOUT_S} s + one reconnection "
+                  f"{EDGE_DB_TIMEOUT_S / 3:g} s" if silent else "the node refuses at once")
     return DbLimits(
-        register_s=Limit(
-            round(edge + 2 * TIMER_MARGIN_S, 3),
-            (
-                f"one edge database timeout, {EDGE_DB_TIMEOUT_S} s"
-                if silent
-                else "the node refuses at once"
-            )
-            + " (+ 1 s for the REGISTER itself)",
-            "computed",
-        ),
-        failed_registers=Limit(0, "0 (the edge fails over to the next database node)", "computed"),
+        register_s=Limit(round(edge + margin, 3), f"{edge_bound} (+ {margin:g} s)", "computed"),
+        failed_registers=Limit(0, "0 (the edge fails over to the next database node)",
+                               "computed"),
         failed_calls=max_failed_calls,
-        failed_lookups=Limit(0, "0 (the service's pool fails over to the next node)", "computed"),
-        write_stall_s=Limit(
-            round(stall + 2 * TIMER_MARGIN_S, 3),
-            " + ".join(parts) + f" = {stall:g} s (+ 1 s)",
-            "computed",
-        ),
+        failed_lookups=Limit(0, "0 (the service's pool fails over to the next node)",
+                             "computed"),
+        write_stall_s=Limit(round(stall + margin, 3),
+                            " + ".join(parts) + f" = {stall:g} s (+ {margin:g} s)", "computed"),
         lost_writes=Limit(0, "0 (an acknowledged commit is durable on its node)", "computed"),
         back_s=Limit(DB_BACK_TIMEOUT_S, "InnoDB recovery and replication catch-up", "computed"),
     )
@@ -448,9 +455,8 @@ class DbDrill(Drill):
         obs.mark("fault_issued", issued)
 
     def await_effect(self, obs: Observations) -> None:
-        # The streams are read back at the end: keep the fault for the longest limit and a
-        # little more, so every client had to move.
-        time.sleep(max(self.limits.register_s.value, self.limits.write_stall_s.value) + 3)
+        # The streams are read back at the end: keep the fault until every client had to move.
+        time.sleep(fault_hold_s(self.fault))
 
     def restore(self, obs: Observations) -> None:
         obs.mark("restore", self.probes.faults.restore(self.target, self.fault))

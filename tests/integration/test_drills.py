@@ -35,8 +35,11 @@ pytestmark = [pytest.mark.lab, pytest.mark.drills]
 FAILOVER_FAULTS = ("stop", "kill", "freeze", "netcut")
 VIP_FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
 WEB_FAULTS = ("stop", "kill", "freeze", "netcut")
+DB_FAULTS = ("stop", "kill", "freeze", "netcut")
 TARGET = "fs1a"
 WEB_TARGET = "web1"
+# The first database node: the one every client writes to while it is up.
+DB_TARGET = "db1"
 # Measured on the lab (2 cores): a drill with one run takes 14-25 s (process start included).
 DRILL_TIMEOUT_S = 120
 FILE_BUDGET_S = 720
@@ -168,3 +171,15 @@ def test_web_drill_passes(lab_inventory: Path, tmp_path: Path, fault: str) -> No
     else:
         assert facts["mechanism"] == "HAProxy health checks", facts
         assert checks["HAProxy stops sending to it"]["measured"] is not None
+
+
+@pytest.mark.parametrize("fault", DB_FAULTS)
+def test_db_drill_passes(lab_inventory: Path, tmp_path: Path, fault: str) -> None:
+    report, _ = _drill(lab_inventory, tmp_path, "db", "--target", DB_TARGET, "--fault", fault)
+    (run,) = report["runs"]
+    facts = run["facts"]
+    checks = {c["name"]: c for c in run["checks"]}
+    # The writer wrote through the target before the fault and through its peer during it.
+    assert DB_TARGET in facts["written_via"] and len(facts["written_via"]) >= 2, facts
+    assert checks["acknowledged writes lost"]["measured"] == 0, checks["acknowledged writes lost"]
+    assert checks["failed REGISTERs"]["measured"] == 0, checks["failed REGISTERs"]

@@ -112,9 +112,10 @@ class FakeServers:
         return conn
 
 
-def pool(servers, size=2, timeout_s=0.2):
+def pool(servers, size=2, timeout_s=0.2, clock=None):
     return Pool([Endpoint("db1"), Endpoint("db2")], "config", "unit-test", database="cfg",
-                size=size, timeout_s=timeout_s, connect=servers.connect)
+                size=size, timeout_s=timeout_s, connect=servers.connect, retry_s=10,
+                **({"clock": clock} if clock else {}))
 
 
 def test_pool_reuses_connections_and_fails_over():
@@ -125,18 +126,67 @@ def test_pool_reuses_connections_and_fails_over():
     assert len(servers.opened) == 1
 
 
+def test_pool_goes_back_to_the_first_node_once_it_may_be_tried_again():
+    now = [100.0]
+    servers = FakeServers()
+    p = pool(servers, clock=lambda: now[0])
+    p.query("SELECT 1")
+    servers.opened[0].fail_next = pymysql.err.OperationalError(2013, "Lost connection")
+    assert p.query("SELECT 1") == [("db2",)]
+    now[0] += 5  # db1 still waits its turn: the idle connection to db2 is reused
+    assert p.query("SELECT 1") == [("db2",)]
+    assert len(servers.opened) == 2
+    now[0] += 6  # retry_s since it failed: db1 first again, db2's idle connection closed
+    assert p.query("SELECT 1") == [("db1",)]
+    assert servers.opened[1].closed and [c.host for c in servers.opened] == ["db1", "db2", "db1"]
+
+
+def test_a_node_that_refuses_stays_last_until_its_turn():
+    now = [100.0]
+    servers = FakeServers(down={"db1"})
+    attempts = []
+
+    def connect(**kw):
+        attempts.append(kw["host"])
+        return servers.connect(**kw)
+
+    p = Pool([Endpoint("db1"), Endpoint("db2")], "config", "unit-test", database="cfg",
+             size=3, connect=connect, retry_s=10, clock=lambda: now[0])
+    with p.connection(), p.connection():
+        pass
+    assert attempts == ["db1", "db2", "db2"]  # db1 refused once, then was not asked again
+    now[0] += 10
+    servers.down.clear()
+    assert p.query("SELECT 1") == [("db1",)]
+    assert attempts[-1] == "db1"
+
+
 def test_pool_no_database():
     with pytest.raises(NoDatabase, match="db1:3306: 2003"):
         pool(FakeServers(down={"db1", "db2"})).query("SELECT 1")
 
 
-def test_pool_retries_once_when_the_connection_died():
+def test_pool_retries_once_on_the_other_node_when_the_connection_died():
     servers = FakeServers()
     p = pool(servers)
     p.query("SELECT 1")
     servers.opened[0].fail_next = pymysql.err.OperationalError(2013, "Lost connection")
-    assert p.query("SELECT 1") == [("db1",)]
+    assert p.query("SELECT 1") == [("db2",)]
     assert servers.opened[0].closed and len(servers.opened) == 2
+
+
+def test_a_dead_connection_takes_its_idle_siblings_with_it():
+    # A stopped node kills every connection to it; the retry must not borrow another of them.
+    servers = FakeServers()
+    p = pool(servers, size=3)
+    with p.connection(), p.connection():
+        pass
+    first, second = servers.opened
+    for conn in (first, second):
+        conn.fail_next = pymysql.err.OperationalError(2013, "Lost connection")
+    assert p.query("SELECT 1") == [("db2",)]
+    assert first.closed and second.closed
+    assert [c.host for c in servers.opened] == ["db1", "db1", "db2"]
 
 
 def test_pool_does_not_retry_other_errors():

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from clusterctl import faults
 from clusterctl.cli import main
-from clusterctl.db import EDGE_DB_TIMEOUT_S
 from clusterctl.drills import db
 from clusterctl.drills.observe import (
     CallRecord,
@@ -22,7 +21,10 @@ from clusterctl.drills.observe import (
     load_jsonl,
     parse_sipp_messages,
 )
+from clusterctl.drills.report.html import timeline_svg
+from clusterctl.drills.run import DrillRun
 from clusterctl.drills.thresholds import Limit
+from clusterctl.engines import EDGE_DB_TIMEOUT_S, EDGE_LOCATION_FLUSH_S
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "drills"
 LAB = str(FIXTURES / "inventory-lab")
@@ -70,7 +72,10 @@ def test_limits_per_fault_kind_and_topology():
     # A refusing node costs nothing but the margin; a silent one the clients' timeouts.
     assert stop.write_stall_s.value == pytest.approx(1.0)
     assert freeze.write_stall_s.value == pytest.approx(2 * db.WRITE_TIMEOUT_S + 1.0)
-    assert freeze.register_s.value == pytest.approx(EDGE_DB_TIMEOUT_S + 1.0)
+    assert freeze.register_s.value == pytest.approx(EDGE_DB_TIMEOUT_S * 4 / 3 + 1.0)
+    # A silent node is held past the edge's next write-back of the contacts and its stall.
+    assert db.fault_hold_s("netcut") > EDGE_LOCATION_FLUSH_S + freeze.register_s.value
+    assert db.fault_hold_s("stop") < EDGE_LOCATION_FLUSH_S
     assert stop.register_s.value == pytest.approx(1.0)
     # Galera holds commits until a vanished node is suspected, not after a clean leave.
     assert galera_kill.write_stall_s.value == pytest.approx(db.GALERA_SUSPECT_S + 1.0)
@@ -264,3 +269,12 @@ def test_a_monitor_password_that_cannot_be_read_is_refused(backend, tmp_path):
     assert result.exit_code == 2, result.output
     assert "set db_monitor_password" in result.output and "Traceback" not in result.output
     assert backend.calls == []
+
+
+def test_the_timeline_shows_which_node_took_the_writes_and_the_registers():
+    obs = stream(stall=2.0, register_s=3.0)
+    checks, facts = db.analyze(obs, "db1", db.db_limits("freeze", "master_master", NONE_FAILED))
+    svg = timeline_svg(DrillRun(1, obs=obs, checks=checks, facts=facts))
+    assert svg.index("writes via db1") < svg.index("writes failing: 2013 Lost connection")
+    assert svg.index("writes failing") < svg.index("writes via db2")
+    assert "REGISTERs" in svg and "REGISTER 200, 3.00 s" in svg

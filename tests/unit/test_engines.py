@@ -74,6 +74,13 @@ def test_opensips_handlers_use_the_management_path() -> None:
     assert {u.rsplit("}}", 1)[1] for u in urls} == {engines.OPENSIPS.management_path}
 
 
+def test_edge_database_timers_are_the_roles() -> None:
+    defaults = role_file("sip_edge/defaults/main.yml")
+    assert defaults["sip_edge_db_timeout"] == engines.EDGE_DB_TIMEOUT_S
+    assert defaults["sip_edge_db_retry_interval"] == engines.EDGE_DB_RETRY_S
+    assert defaults["sip_edge_location_flush_interval"] == engines.EDGE_LOCATION_FLUSH_S
+
+
 def test_opensips_sharing_tag_is_the_roles() -> None:
     defaults = role_file("sip_edge/defaults/main.yml")
     assert defaults["sip_edge_opensips_shtag"] == engines.OPENSIPS_SHTAG

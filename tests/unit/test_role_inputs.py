@@ -14,11 +14,17 @@ import yaml
 
 from clusterctl import role_inputs
 from clusterctl.confsvc.config import load_config
+from clusterctl.engines import EDGE_DB_RETRY_S
 from clusterctl.errors import BadInput
 from clusterctl.inventory import load_cluster
 from clusterctl.lab.inventory import write_inventory
 from clusterctl.lab.topology import load_topology, profile_path
 from clusterctl.model import SECRET_KEYS, Cluster
+from clusterctl.web import (
+    CONFSVC_DB_TIMEOUT_MS,
+    CONFSVC_PROXY_CHECK_TIMEOUT_MS,
+    CONFSVC_PROXY_SERVER_TIMEOUT_MS,
+)
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 FACTS = {"default_ipv4": {"network": "10.20.0.0", "netmask": "255.255.255.0"}}
@@ -246,7 +252,13 @@ def test_for_role_refuses_what_it_cannot_compute(example: Cluster) -> None:
 def test_confsvc_answers_the_feature_servers_with_their_shards(example: Cluster) -> None:
     got = role_inputs.confsvc(example, "web2")
     config = got["confsvc_config"]
-    assert config["database"] == {"hosts": ["10.20.0.31:3306", "10.20.0.32:3306"]}
+    assert config["database"] == {"hosts": ["10.20.0.31:3306", "10.20.0.32:3306"],
+                                  "timeout_s": CONFSVC_DB_TIMEOUT_MS / 1000,
+                                  "retry_s": EDGE_DB_RETRY_S}
+    # A silent database node costs a lookup or a health check one timeout before the retry
+    # on the other node: that must fit in HAProxy's check and server timeouts with room left.
+    assert 2 * CONFSVC_DB_TIMEOUT_MS <= CONFSVC_PROXY_SERVER_TIMEOUT_MS
+    assert CONFSVC_DB_TIMEOUT_MS + 100 <= CONFSVC_PROXY_CHECK_TIMEOUT_MS
     assert config["clients"] == {
         "fs1a": {"address": "10.20.0.21", "shard": "shard1"},
         "fs1b": {"address": "10.20.0.22", "shard": "shard1"},

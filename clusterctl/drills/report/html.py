@@ -48,6 +48,8 @@ def timeline_svg(run: DrillRun) -> str:
     fault = run.obs.marks.get("fault", t0)
     servers = sorted({c.answered_by or "none" for c in run.obs.calls})
     lanes = ["phases", "state", *[f"calls: {s}" for s in servers]]
+    if run.obs.registers:
+        lanes.append("REGISTERs")
     height = 40 + LANE * len(lanes) + 30
     parts = [
         f'<svg width="{WIDTH}" height="{height}" '
@@ -80,6 +82,14 @@ def timeline_svg(run: DrillRun) -> str:
         parts.append(
             f'<circle cx="{_x(call.start, t0, t1):.1f}" cy="{y}" r="3" fill="{color}">'
             f"<title>{escape(label)}</title></circle>"
+        )
+    for reg in run.obs.registers:
+        y = 30 + (len(lanes) - 1) * LANE + 11
+        took = f", {reg.end - reg.start:.2f} s" if reg.end is not None else ""
+        parts.append(
+            f'<circle cx="{_x(reg.start, t0, t1):.1f}" cy="{y}" r="2" '
+            f'fill="{"#2ca02c" if reg.ok else "#d62728"}">'
+            f"<title>{escape(f'REGISTER {reg.status or chr(45)}{took}')}</title></circle>"
         )
     for name, t in sorted(run.obs.marks.items(), key=lambda kv: kv[1]):
         x = _x(t, t0, t1)
@@ -121,7 +131,8 @@ def _detected(run: DrillRun) -> list[tuple[float, str]]:
 
 
 def _state_band(run: DrillRun, t0: float, t1: float, y: int) -> list[str]:
-    """Target selectable (green) / excluded (red), or VIP owner (one colour per node)."""
+    """Target selectable (green) / excluded (red), VIP owner or the node taking the writes
+    (one colour per node), or the web node in HAProxy."""
     target = run.facts.get("target")
     points: list[tuple[float, str, str]] = []
     if run.obs.vip:
@@ -133,6 +144,17 @@ def _state_band(run: DrillRun, t0: float, t1: float, y: int) -> list[str]:
             else:
                 color = "#d62728"
             points.append((sample.t, color, f"VIP: {label}"))
+    elif run.obs.writes:
+        # drill db: the node that took each write (one colour per node), red while they fail;
+        # a new point only where that changes.
+        nodes = sorted({w.node for w in run.obs.writes if w.node})
+        for w in run.obs.writes:
+            if w.ok and w.node:
+                color, label = COLORS[nodes.index(w.node) % len(COLORS)], f"writes via {w.node}"
+            else:
+                color, label = "#d62728", f"writes failing: {w.error}"
+            if not points or points[-1][2] != label:
+                points.append((w.t, color, label))
     elif run.obs.lookups:
         # drill web: the target in every feature server's HAProxy (green: in everywhere, red:
         # out everywhere, orange: in on some).
