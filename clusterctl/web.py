@@ -29,5 +29,5 @@ CONFSVC_PROXY_SERVER_TIMEOUT_MS = 700
 # database node costs a lookup this long before the pool retries on the other node, and the
 # health check pings the database the same way: it must stay well under CHECK_TIMEOUT_MS and
 # SERVER_TIMEOUT_MS. `drill db` froze the node the pool used with 2 s here: every HAProxy took
-# both web nodes out for 1.5 s (the health checks hung) and 74 lookups failed.
+# both web nodes out for 1.5 s (the health checks hung) and 70 lookups failed.
 CONFSVC_DB_TIMEOUT_MS = 300

@@ -271,7 +271,9 @@ def analyze(obs: Observations, target: str, limits: DbLimits) -> tuple[list[Chec
     restore = obs.marks.get("restore")
     registers = obs.settled_registers()
     failed_regs = [r for r in registers if not r.ok]
-    reg_during = [r.end - r.start for r in _during(registers, fault, restore) if r.end is not None]
+    reg_during = [
+        round(r.end - r.start, 3) for r in _during(registers, fault, restore) if r.end is not None
+    ]
     calls = obs.settled_calls()
     failed_lookups = [s for s in obs.lookups if not s.ok]
     lookup_during = [
