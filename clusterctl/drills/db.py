@@ -191,6 +191,11 @@ class AuditWriter:
         self._close()
 
     def start(self) -> None:
+        """A new run: its own run_id and samples, starting again on the first node."""
+        self.run_id = str(uuid.uuid4())
+        self.samples = []
+        self._stop = threading.Event()
+        self._last = next(iter(self.nodes), "")
         self._thread = threading.Thread(target=self._loop, name="drill-db-writer", daemon=True)
         self._thread.start()
 
@@ -431,14 +436,14 @@ class DbDrill(Drill):
         return problems + self.probes.edge_problems()
 
     def start_observing(self, obs: Observations) -> None:
-        obs.meta.update(
-            drill=self.name, target=self.target, fault=self.fault, run_id=self.writer.run_id
-        )
         if self.lookups is not None:
             self.lookups.start()
         self.probes.start(obs, dispatcher=False)
         self.registers.start()
         self.writer.start()
+        obs.meta.update(
+            drill=self.name, target=self.target, fault=self.fault, run_id=self.writer.run_id
+        )
 
     def stop_observing(self, obs: Observations) -> None:
         try:

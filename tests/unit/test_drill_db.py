@@ -4,6 +4,7 @@ trace, and its refusals before anything is touched."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pymysql
@@ -278,3 +279,22 @@ def test_the_timeline_shows_which_node_took_the_writes_and_the_registers():
     assert svg.index("writes via db1") < svg.index("writes failing: 2013 Lost connection")
     assert svg.index("writes failing") < svg.index("writes via db2")
     assert "REGISTERs" in svg and "REGISTER 200, 3.00 s" in svg
+
+
+def test_each_run_writes_its_own_rows_from_the_first_node():
+    servers = {"10.0.0.31": FakeServer(), "10.0.0.32": FakeServer()}
+
+    def connect(host, **kwargs):
+        return FakeConn(servers[host])
+
+    writer = db.AuditWriter({"db1": "10.0.0.31", "db2": "10.0.0.32"}, "pw", connect=connect)
+    runs = []
+    for _ in range(2):
+        writer.start()
+        time.sleep(0.12)
+        samples = writer.stop()
+        runs.append((writer.run_id, samples))
+    (first_id, first), (second_id, second) = runs
+    assert first_id != second_id
+    assert first and second and second[0].seq == 1  # a second run really writes, from 1
+    assert {s.node for s in first + second} == {"db1"}
