@@ -79,7 +79,8 @@ def test_limits_per_fault_kind_and_topology():
     assert db.fault_hold_s("stop") < EDGE_LOCATION_FLUSH_S
     assert stop.register_s.value == pytest.approx(1.0)
     # Galera holds commits until a vanished node is suspected, not after a clean leave.
-    assert galera_kill.write_stall_s.value == pytest.approx(db.GALERA_SUSPECT_S + 1.0)
+    assert galera_kill.write_stall_s.value == pytest.approx(
+        db.GALERA_SUSPECT_S + db.GALERA_CHECK_PERIOD_S + 1.0)
     assert "suspect" in galera_kill.write_stall_s.bound
     assert galera_stop.write_stall_s.value == pytest.approx(1.0)
     assert freeze.lost_writes.value == 0 and freeze.failed_registers.value == 0
