@@ -26,8 +26,12 @@ import pymysql
 
 from clusterctl.db.connect import Connect, Endpoint, NoDatabase, connect_first
 
-# Client-side "connection is gone" errors: a retry on a new connection is safe for reads.
-_GONE = {2006, 2013, 2055}
+# Errors after which this node cannot answer now, so a read is retried on a new connection
+# (to another node): the connection is gone (2006, 2013, 2055), the server is shutting down
+# (1053) or killed the connection (1927), or a Galera node is not in the primary component
+# or not synced ("WSREP has not yet prepared node for application use", 1047; seen during a
+# node's shutdown in `drill db`).
+_GONE = {1047, 1053, 1927, 2006, 2013, 2055}
 
 
 class PoolExhausted(Exception):

@@ -244,3 +244,13 @@ def test_stored_value_with_dollar_is_not_served(tmp_path):
     body = capture(7, domain="acme.example.org", key_value="acme.example.org", user="1001")
     status, _, out = call(app, body)
     assert status == 200 and b'status="not found"' in out and b"system" not in out
+
+
+def test_a_galera_node_that_is_not_ready_is_left_for_the_next():
+    # A Galera node shutting down still takes connections but refuses queries with 1047.
+    servers = FakeServers()
+    p = pool(servers)
+    p.query("SELECT 1")
+    servers.opened[0].fail_next = pymysql.err.OperationalError(
+        1047, "WSREP has not yet prepared node for application use")
+    assert p.query("SELECT 1") == [("db2",)]
