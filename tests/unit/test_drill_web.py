@@ -146,3 +146,23 @@ def test_feature_servers_that_are_stand_ins_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["drill", "web", "-i", str(inv), "--target", "web1"])
     assert result.exit_code == 2, result.output
     assert "SIPp stand-ins" in result.output
+
+
+def test_back_by_itself_before_some_haproxies_took_it_out():
+    # kill -9: systemd restarted Apache 1.2 s after the fault; fs1a had taken it out at 0.8 s,
+    # fs1b never did.
+    obs = stream({"fs1a": 0.8, "fs1b": 99.0}, {"fs1a": 0.0, "fs1b": 0.0}, answers_after=1.2)
+    checks, facts = web.analyze(obs, "web1", LIMITS)
+    got = by_name(checks)["back by itself before HAProxy took it out"]
+    assert got.measured == pytest.approx(1.2, abs=0.05) and got.passed
+    assert "fs1a 0.80 s" in got.note
+    assert facts["mechanism"] == "back by itself before every HAProxy took it out"
+
+
+def test_back_counts_from_the_nodes_first_answer_after_the_restore():
+    # Apache answered its health URL 0.5 s after `systemctl start` returned.
+    late = RESTORE - FAULT + 0.5
+    obs = stream({"fs1a": 1.8, "fs1b": 2.2}, {"fs1a": 1.0, "fs1b": 1.6}, answers_after=late)
+    got = by_name(web.analyze(obs, "web1", LIMITS)[0])["back in HAProxy after the restore"]
+    assert got.measured == pytest.approx(1.1, abs=0.05)
+    assert "0.50 s after the restore" in got.note
