@@ -488,11 +488,16 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
         raise ClusterctlError(f"drill {built.name} failed; reports: {where}")
 
 
+# What drill failover, web and db can do to their target (clusterctl.faults.DrillFaults).
+_service_fault = click.option(
+    "--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
+    show_default=True, help="stop or kill the node's service, freeze or cut the whole node.")
+
+
 @drill.command("failover")
 @_drill_options
 @click.option("--target", required=True, metavar="HOST", help="The feature server to fail.")
-@click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
-              show_default=True)
+@_service_fault
 @click.option("--no-traffic", is_flag=True,
               help="No background calls: detection by the edge's probing alone (idle).")
 def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
@@ -510,7 +515,8 @@ def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
 @drill.command("vip")
 @_drill_options
 @click.option("--fault", type=click.Choice(["kill", "stop-keepalived", "freeze", "netcut"]),
-              default="kill", show_default=True)
+              default="kill", show_default=True,
+              help="What happens to the node that holds the VIP.")
 def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
               **opts: Any) -> None:
     """The active edge node fails: VIP takeover, registrations, BYE, split brain."""
@@ -525,8 +531,7 @@ def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
 @drill.command("web")
 @_drill_options
 @click.option("--target", required=True, metavar="HOST", help="The web node to fail.")
-@click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
-              show_default=True)
+@_service_fault
 def drill_web(inventory: str, target: str, fault: str, vault_password_file: str | None,
               **opts: Any) -> None:
     """A web node fails: HAProxy takes it out and back, failed lookups, failed calls."""
@@ -628,8 +633,7 @@ def provision_export(inventory: str, tenant: str | None, output: str,
 @drill.command("db")
 @_drill_options
 @click.option("--target", required=True, metavar="HOST", help="The database node to fail.")
-@click.option("--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
-              show_default=True)
+@_service_fault
 def drill_db(inventory: str, target: str, fault: str, vault_password_file: str | None,
              **opts: Any) -> None:
     """A database node fails: REGISTERs, calls and lookups go on, writes resume, none lost."""

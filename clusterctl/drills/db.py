@@ -34,7 +34,7 @@ from clusterctl.db.health import check_node
 from clusterctl.drills.analysis import percentile
 from clusterctl.drills.live import Probes, RegisterStream
 from clusterctl.drills.observe import CallRecord, Observations, WriteSample
-from clusterctl.drills.run import Check, Drill
+from clusterctl.drills.run import Check, Drill, mark_fault
 from clusterctl.drills.thresholds import TIMER_MARGIN_S, Limit
 from clusterctl.drills.web import LookupWatch
 from clusterctl.engines import EDGE_DB_TIMEOUT_S, EDGE_LOCATION_FLUSH_S
@@ -478,9 +478,8 @@ class DbDrill(Drill):
         obs.meta["missing_writes"] = missing_writes(self.writer, acked, CONVERGE_TIMEOUT_S)
 
     def inject(self, obs: Observations) -> None:
-        issued = self.probes.clock()
-        obs.mark("fault", self.probes.faults.inject(self.target, self.fault))
-        obs.mark("fault_issued", issued)
+        mark_fault(obs, self.probes.clock,
+                   lambda: self.probes.faults.inject(self.target, self.fault))
 
     def await_effect(self, obs: Observations) -> None:
         # The streams are read back at the end: keep the fault until every client had to move.

@@ -16,11 +16,10 @@ from typing import Any
 from clusterctl.drills import analysis
 from clusterctl.drills.live import Probes, wait_until
 from clusterctl.drills.observe import CallRecord, Observations
-from clusterctl.drills.run import Check, Drill
+from clusterctl.drills.run import Check, Drill, mark_fault
 from clusterctl.drills.thresholds import Limit, Thresholds
 from clusterctl.model import Cluster
 
-FAULTS = ("stop", "kill", "freeze", "netcut")
 # A failed INVITE "caused" the exclusion when the exclusion was seen between EARLY before and
 # LATE after its timeout (start + F) should have fired: the poll lags by one interval, and
 # OpenSIPS's 1 s timer tick fires a 2 s timeout after 2.0-3.0 s.
@@ -274,12 +273,8 @@ class FailoverDrill(Drill):
         self.probes.stop(obs)
 
     def inject(self, obs: Observations) -> None:
-        # Measured from when the fault command reported it in place (a netcut's nftables
-        # rules go in at the end of its script, 0.3-0.7 s after it was issued in the lab);
-        # when it was issued is kept beside it.
-        issued = self.probes.clock()
-        obs.mark("fault", self.probes.faults.inject(self.target, self.fault))
-        obs.mark("fault_issued", issued)
+        mark_fault(obs, self.probes.clock,
+                   lambda: self.probes.faults.inject(self.target, self.fault))
 
     def await_effect(self, obs: Observations) -> None:
         """Until the edge excludes the target, or the target is back by itself (seen down,

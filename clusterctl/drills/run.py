@@ -130,6 +130,16 @@ class Drill(abc.ABC):
     baseline_s: float = 3.0
 
 
+def mark_fault(obs: Observations, clock: Callable[[], float], inject: Callable[[], float]
+               ) -> None:
+    """Run ``inject`` and mark ``fault`` with the time it reported the fault in place (a
+    netcut's rules go in at the end of its script, 0.3-0.7 s after it was issued in the lab)
+    and ``fault_issued`` with when it was issued."""
+    issued = clock()
+    obs.mark("fault", inject())
+    obs.mark("fault_issued", issued)
+
+
 def run_once(
     drill: Drill,
     number: int = 1,

@@ -20,11 +20,10 @@ from typing import Any
 from clusterctl.drills import analysis
 from clusterctl.drills.live import Probes, wait_until
 from clusterctl.drills.observe import Observations, VipSample
-from clusterctl.drills.run import Check, Drill
+from clusterctl.drills.run import Check, Drill, mark_fault
 from clusterctl.drills.thresholds import Limit, Thresholds
 from clusterctl.model import Cluster, VrrpInstance
 
-FAULTS = ("kill", "stop-keepalived", "freeze", "netcut")
 # Watch this long after takeover: a master coming back too eagerly shows up as a dual owner.
 WATCH_AFTER_TAKEOVER_S = 3.0
 # How long after its hang-up a held call's BYE may take (SIPp retransmits it 0.5, 1, 2 s).
@@ -233,11 +232,9 @@ class VipDrill(Drill):
         self.probes.stop(obs)
 
     def inject(self, obs: Observations) -> None:
-        assert self.owner is not None
-        # From when the fault command reported it in place; when it was issued is kept.
-        issued = self.probes.clock()
-        obs.mark("fault", self.probes.faults.inject(self.owner, self.fault))
-        obs.mark("fault_issued", issued)
+        owner = self.owner
+        assert owner is not None
+        mark_fault(obs, self.probes.clock, lambda: self.probes.faults.inject(owner, self.fault))
 
     def await_effect(self, obs: Observations) -> None:
         assert self.owner is not None

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from clusterctl.drills.analysis import percentile
 from clusterctl.drills.live import FaultBackend, Probes
 from clusterctl.drills.observe import LookupSample, Observations
-from clusterctl.drills.run import Check, Drill
+from clusterctl.drills.run import Check, Drill, mark_fault
 from clusterctl.drills.thresholds import TIMER_MARGIN_S, Limit
 from clusterctl.errors import ClusterctlError
 from clusterctl.model import Cluster
@@ -370,9 +370,8 @@ class WebDrill(Drill):
             obs.lookups.extend(self.watch.stop())
 
     def inject(self, obs: Observations) -> None:
-        issued = self.probes.clock()
-        obs.mark("fault", self.probes.faults.inject(self.target, self.fault))
-        obs.mark("fault_issued", issued)
+        mark_fault(obs, self.probes.clock,
+                   lambda: self.probes.faults.inject(self.target, self.fault))
 
     def await_effect(self, obs: Observations) -> None:
         # The samples are read back at the end: watch for the whole limit, then a little.
