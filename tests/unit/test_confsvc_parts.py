@@ -8,6 +8,7 @@ import threading
 import pymysql
 import pytest
 from confsvc_support import acme_repository, call, capture, config
+from mysql_fakes import FakeServers
 
 from clusterctl.confsvc import xmlout
 from clusterctl.confsvc.app import ConfigService
@@ -62,54 +63,6 @@ def test_missing_config_and_password_file(tmp_path):
 
 
 # --- pool ---------------------------------------------------------------------------------
-
-
-class FakeCursor:
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def execute(self, sql, args):
-        if self.conn.fail_next:
-            error = self.conn.fail_next
-            self.conn.fail_next = None
-            raise error
-        self.conn.queries.append((sql, args))
-
-    def fetchall(self):
-        return [(self.conn.host,)]
-
-
-class FakeConnection:
-    def __init__(self, host):
-        self.host = host
-        self.queries = []
-        self.closed = False
-        self.fail_next = None
-
-    def cursor(self):
-        return FakeCursor(self)
-
-    def close(self):
-        self.closed = True
-
-
-class FakeServers:
-    def __init__(self, down=()):
-        self.down = set(down)
-        self.opened = []
-
-    def connect(self, **kw):
-        if kw["host"] in self.down:
-            raise pymysql.err.OperationalError(2003, f"Can't connect to {kw['host']}")
-        conn = FakeConnection(kw["host"])
-        self.opened.append(conn)
-        return conn
 
 
 def pool(servers, size=2, timeout_s=0.2, clock=None):

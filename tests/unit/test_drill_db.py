@@ -10,6 +10,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from click.testing import CliRunner
+from mysql_fakes import FakeServers
 
 from clusterctl import faults
 from clusterctl.cli import main
@@ -125,64 +126,25 @@ def test_an_unreadable_node_or_a_node_that_never_came_back_cannot_pass(tmp_path)
     assert not got["database node healthy after the restore"].passed
 
 
-class FakeCursor:
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def execute(self, query, args=None):
-        if self.conn.server.dead:
-            raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
-        self.conn.server.rows.append(args)
-
-
-class FakeConn:
-    def __init__(self, server):
-        self.server = server
-        self.closed = False
-
-    def cursor(self):
-        return FakeCursor(self)
-
-    def close(self):
-        self.closed = True
-
-
-class FakeServer:
-    def __init__(self):
-        self.dead = False
-        self.rows = []
-
-
 def test_the_writer_moves_to_the_next_node_and_stays_there():
-    servers = {"10.0.0.31": FakeServer(), "10.0.0.32": FakeServer()}
-    tried = []
-
-    def connect(host, **kwargs):
-        tried.append(host)
-        if servers[host].dead:
-            raise pymysql.err.OperationalError(2003, f"Can't connect to MySQL server on '{host}'")
-        return FakeConn(servers[host])
-
-    writer = db.AuditWriter({"db1": "10.0.0.31", "db2": "10.0.0.32"}, "pw", connect=connect)
+    servers = FakeServers()
+    writer = db.AuditWriter({"db1": "10.0.0.31", "db2": "10.0.0.32"}, "pw",
+                            connect=servers.connect)
     first = writer.write_once(1)
-    servers["10.0.0.31"].dead = True
+    servers.down.add("10.0.0.31")
+    servers.dead.add("10.0.0.31")
     lost = writer.write_once(2)
     moved = writer.write_once(3)
-    servers["10.0.0.31"].dead = False
+    servers.down.clear()
+    servers.dead.clear()
     stayed = writer.write_once(4)
     assert (first.ok, first.node) == (True, "db1")
     # Sent on db1's connection, no answer: unknown outcome, not acknowledged.
     assert (lost.ok, lost.node) == (False, "db1") and lost.error.startswith("2013")
     assert (moved.ok, moved.node) == (True, "db2")
     assert (stayed.ok, stayed.node) == (True, "db2")  # one connection, kept while it works
-    assert tried == ["10.0.0.31", "10.0.0.32"]  # after db1 failed a query, db2 is asked first
-    assert [r[1] for r in servers["10.0.0.32"].rows] == [3, 4]
+    assert servers.tried == ["10.0.0.31", "10.0.0.32"]  # after db1 failed a query, db2 first
+    assert [args[1] for args in servers.args_on("10.0.0.32")] == [3, 4]
 
 
 def test_the_writer_says_when_no_node_takes_a_connection():
@@ -285,12 +247,9 @@ def test_the_timeline_shows_which_node_took_the_writes_and_the_registers():
 
 
 def test_each_run_writes_its_own_rows_from_the_first_node():
-    servers = {"10.0.0.31": FakeServer(), "10.0.0.32": FakeServer()}
-
-    def connect(host, **kwargs):
-        return FakeConn(servers[host])
-
-    writer = db.AuditWriter({"db1": "10.0.0.31", "db2": "10.0.0.32"}, "pw", connect=connect)
+    servers = FakeServers()
+    writer = db.AuditWriter({"db1": "10.0.0.31", "db2": "10.0.0.32"}, "pw",
+                            connect=servers.connect)
     runs = []
     for _ in range(2):
         writer.start()
