@@ -5,12 +5,16 @@ opened lazily, up to ``size``; a borrower waits at most ``timeout_s`` for a free
 gets PoolExhausted. A connection that raised a MySQL error is closed, not returned.
 
 Nodes are used in the inventory's order, the first live one taking every query, as the edge's
-database layer does. A node that refused a connection or lost one under a query goes last for
-``retry_s`` (the edge's sip_edge_db_retry_interval), then is tried first again; an idle
-connection to a node that is no longer first is closed instead of reused, so the pool comes
-back to the first node after a failover. Read-only queries are retried once on a fresh
-connection when the old one turns out to be dead; that node's idle connections are closed
-with it (they died together: `drill db` saw a retry take a second dead one and fail).
+database layer does. A node that refused a connection or lost one under a query goes last.
+Every ``retry_s`` (the edge's sip_edge_db_retry_interval) one borrower, and only one, tries
+a connection to it first: when that works the node is first again, and an idle connection to
+a node that is no longer first is closed instead of reused, so the pool comes back to the
+first node after a failover. (When every borrower went back to a silent node at once, each
+paid its connect timeout and then reconnected to the survivor together: in `drill db`
+that burst timed out against the survivor too and both web nodes failed their health checks
+for 1.5 s.) Read-only queries are retried once on a fresh connection when the old one turns
+out to be dead; that node's idle connections are closed with it (they died together: `drill
+db` saw a retry take a second dead one and fail).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class Pool:
         self._endpoints = list(endpoints)
         self._retry_s = retry_s
         self._clock = clock
-        self._demoted: dict[Endpoint, float] = {}  # node -> when it failed
+        self._demoted: dict[Endpoint, float] = {}  # node -> when it failed or was last tried
         self._user = user
         self._password = password
         self._database = database
@@ -69,10 +73,44 @@ class Pool:
         self._cond = threading.Condition()
 
     def _order(self) -> list[Endpoint]:
-        """The nodes in inventory order, those that failed within retry_s last (call locked)."""
-        now = self._clock()
-        self._demoted = {e: t for e, t in self._demoted.items() if now - t < self._retry_s}
+        """The nodes in inventory order, the demoted ones last (call locked)."""
         return sorted(self._endpoints, key=lambda e: e in self._demoted)  # stable
+
+    def _claim_trial(self) -> Endpoint | None:
+        """A demoted node whose turn has come, now stamped so that no other borrower tries it
+        for another retry_s (call locked)."""
+        now = self._clock()
+        due = [e for e in self._endpoints
+               if e in self._demoted and now - self._demoted[e] >= self._retry_s]
+        if not due:
+            return None
+        self._demoted[due[0]] = now
+        return due[0]
+
+    def _trial(self, endpoint: Endpoint) -> None:
+        """One connection to a demoted node: it is first again if that works."""
+        try:
+            conn, _ = connect_first([endpoint], self._user, self._password,
+                                    database=self._database, timeout_s=self._timeout_s,
+                                    connect=self._connect)
+        except NoDatabase:
+            return
+        conn.endpoint = endpoint
+        with self._cond:
+            self._demoted.pop(endpoint, None)
+            first = self._order()[0]
+            # Idle connections to a node that is no longer first are left, as in _take.
+            stale = [c for c in self._idle if getattr(c, "endpoint", first) != first]
+            self._idle = [c for c in self._idle if c not in stale]
+            self._open -= len(stale)
+            if endpoint == first and self._open < self._size:  # the next borrower takes it
+                self._idle.append(conn)
+                self._open += 1
+            else:
+                stale.append(conn)
+        for old in stale:
+            with contextlib.suppress(pymysql.MySQLError):
+                old.close()
 
     def _new(self) -> Any:
         with self._cond:
@@ -88,10 +126,15 @@ class Pool:
         with self._cond:
             # The nodes tried before the one that answered refused it.
             self._demoted.update(dict.fromkeys(order[: order.index(used)], self._clock()))
+            self._demoted.pop(used, None)
         conn.endpoint = used
         return conn
 
     def _take(self) -> Any:
+        with self._cond:
+            trial = self._claim_trial()
+        if trial is not None:
+            self._trial(trial)
         with self._cond:
             if not self._idle and self._open >= self._size:
                 waited = self._cond.wait_for(

@@ -37,7 +37,7 @@ from clusterctl.drills.observe import CallRecord, Observations, WriteSample
 from clusterctl.drills.run import Check, Drill, mark_fault
 from clusterctl.drills.thresholds import TIMER_MARGIN_S, Limit
 from clusterctl.drills.web import LookupWatch
-from clusterctl.engines import EDGE_DB_TIMEOUT_S, EDGE_LOCATION_FLUSH_S
+from clusterctl.engines import EDGE_DB_RETRY_S, EDGE_DB_TIMEOUT_S, EDGE_LOCATION_FLUSH_S
 
 WRITE_INTERVAL_S = 0.05
 # Connect and query timeout of each write: a frozen node costs the writer this long, twice
@@ -91,7 +91,7 @@ def fault_hold_s(fault: str) -> float:
 def db_limits(fault: str, topology: str, max_failed_calls: Limit) -> DbLimits:
     """A stopped or killed node refuses at once, so clients move on without waiting; a frozen
     or cut-off one is silent and costs each client its timeout: the edge a query timeout and
-    one reconnection attempt (every REGISTER waits while the contacts' write-back hangs), the
+    its reconnection attempts (every REGISTER waits while the contacts' write-back hangs), the
     writer its write in flight and one more connection attempt. Galera also holds every
     commit while its membership changes: measured after a stop too (the leaving node's
     shutdown took 1-3.6 s and the survivors stalled about 4 s after it began), twice for a
@@ -104,7 +104,7 @@ def db_limits(fault: str, topology: str, max_failed_calls: Limit) -> DbLimits:
     # The edge's writes wait out the membership changes too.
     edge = _edge_stall_s(silent) + galera_wait
     stall = (2 * WRITE_TIMEOUT_S if silent else 0.0) + galera_wait
-    parts = [f"2 x write timeout {2 * WRITE_TIMEOUT_S:g} s" if silent else "refused at once"]
+    parts = [f"2 x write timeout {WRITE_TIMEOUT_S:g} s" if silent else "refused at once"]
     if changes:
         parts.append(f"{changes} x Galera membership change (suspect timeout "
                      f"{GALERA_SUSPECT_S:g} s + its check period {GALERA_CHECK_PERIOD_S:g} s)")
@@ -134,9 +134,9 @@ class AuditWriter:
     """Numbered rows into the audit table every WRITE_INTERVAL_S from a thread, one autocommit
     INSERT each, as the monitor user. ``nodes`` maps host names to addresses in inventory
     order. A connection goes first to the node that took the last write, then to the others
-    in order; an error closes it, and the next write connects again, to the next node first
-    when the error came from a query. A write that times out after
-    it was sent has an unknown outcome and is not counted as acknowledged.
+    in order, a node that failed a query within EDGE_DB_RETRY_S last (as the edge does); an
+    error closes it and the next write connects again. A write that times out after it was
+    sent has an unknown outcome and is not counted as acknowledged.
     """
 
     def __init__(
@@ -158,9 +158,13 @@ class AuditWriter:
         self._last = next(iter(self.nodes), "")
         self._conn: Any = None
         self._node = ""
+        self._failed: dict[str, float] = {}  # node -> when it last failed a query
 
     def _endpoints(self) -> list[Endpoint]:
-        order = [self._last, *(n for n in self.nodes if n != self._last)]
+        now = self.clock()
+        order = sorted([self._last, *(n for n in self.nodes if n != self._last)],
+                       key=lambda n: now - self._failed.get(n, -EDGE_DB_RETRY_S)
+                       < EDGE_DB_RETRY_S)
         return [Endpoint(self.nodes[n]) for n in order if n in self.nodes]
 
     def _host_of(self, endpoint: Endpoint) -> str:
@@ -183,11 +187,10 @@ class AuditWriter:
                 cur.execute(_INSERT, (self.run_id, seq, self._node))
         except (pymysql.MySQLError, NoDatabase) as exc:
             node = self._node if self._conn is not None else None
-            if node is not None and node == self._last:
-                # The node failed under a write: the next connection tries the others first
+            if node is not None:
+                # The node failed under a write: the next connections try the others first
                 # (a node shutting down still accepts connections, then refuses queries).
-                names = list(self.nodes)
-                self._last = names[(names.index(node) + 1) % len(names)]
+                self._failed[node] = self.clock()
             self._close()
             text = exc.message if isinstance(exc, NoDatabase) else reason(exc)
             return WriteSample(t, seq, False, node, _ms(self.clock() - t), text)
@@ -215,6 +218,7 @@ class AuditWriter:
         self.samples = []
         self._stop = threading.Event()
         self._last = next(iter(self.nodes), "")
+        self._failed = {}
         self._thread = threading.Thread(target=self._loop, name="drill-db-writer", daemon=True)
         self._thread.start()
 

@@ -114,6 +114,22 @@ def test_a_node_that_refuses_stays_last_until_its_turn():
     assert attempts[-1] == "db1"
 
 
+def test_a_silent_node_costs_one_borrower_per_turn_and_the_survivor_is_kept():
+    now = [100.0]
+    servers = FakeServers(down={"db1"})
+    p = pool(servers, size=3, clock=lambda: now[0])
+    assert p.query("SELECT 1") == [("db2",)]
+    now[0] += 10  # db1's turn: one borrower tries it, the others reuse db2's connection
+    for _ in range(5):
+        assert p.query("SELECT 1") == [("db2",)]
+    assert servers.tried == ["db1", "db2", "db1"]
+    assert len(servers.opened) == 1 and not servers.opened[0].closed
+    now[0] += 10
+    servers.down.clear()
+    assert p.query("SELECT 1") == [("db1",)]  # its next turn found it back
+    assert servers.opened[0].closed  # so the survivor's idle connection went
+
+
 def test_pool_no_database():
     with pytest.raises(NoDatabase, match="db1:3306: 2003"):
         pool(FakeServers(down={"db1", "db2"})).query("SELECT 1")

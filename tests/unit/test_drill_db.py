@@ -147,6 +147,22 @@ def test_the_writer_moves_to_the_next_node_and_stays_there():
     assert [args[1] for args in servers.args_on("10.0.0.32")] == [3, 4]
 
 
+def test_a_hiccup_on_the_survivor_does_not_send_the_writer_back_to_a_silent_node():
+    servers = FakeServers()
+    writer = db.AuditWriter({"db1": "10.0.0.31", "db2": "10.0.0.32"}, "pw",
+                            connect=servers.connect)
+    writer.write_once(1)
+    servers.down.add("10.0.0.31")
+    servers.dead.add("10.0.0.31")
+    writer.write_once(2)  # lost on db1
+    writer.write_once(3)  # db2
+    servers.opened[-1].fail_next = pymysql.err.OperationalError(2013, "Lost connection")
+    assert not writer.write_once(4).ok
+    again = writer.write_once(5)
+    assert (again.ok, again.node) == (True, "db2")
+    assert servers.tried == ["10.0.0.31", "10.0.0.32", "10.0.0.32"]
+
+
 def test_the_writer_says_when_no_node_takes_a_connection():
     def connect(host, **kwargs):
         raise pymysql.err.OperationalError(2003, f"Can't connect to MySQL server on '{host}'")
