@@ -74,11 +74,11 @@ class DbLimits:
 
 
 def _edge_stall_s(silent: bool) -> float:
-    """How long a silent database node holds an edge query: the query's timeout, then up to
-    three reconnection attempts at the driver's connect timeout (a third of it, see the
-    sip_edge templates; OpenSIPS's max_db_retries default) before the engine moves to the next
-    node. A refusing node costs nothing."""
-    return 2 * EDGE_DB_TIMEOUT_S if silent else 0.0
+    """How long a silent database node holds an edge query: the query's timeout, then one
+    reconnection attempt at the driver's connect timeout (a third of it; max_db_retries 1, see
+    the sip_edge templates) before the engine moves to the next node. A refusing node costs
+    nothing."""
+    return EDGE_DB_TIMEOUT_S + EDGE_DB_TIMEOUT_S / 3 if silent else 0.0
 
 
 def fault_hold_s(fault: str) -> float:
@@ -109,8 +109,8 @@ def db_limits(fault: str, topology: str, max_failed_calls: Limit) -> DbLimits:
         parts.append(f"{changes} x Galera membership change (suspect timeout "
                      f"{GALERA_SUSPECT_S:g} s + its check period {GALERA_CHECK_PERIOD_S:g} s)")
     margin = 2 * TIMER_MARGIN_S
-    edge_bound = (f"query timeout {EDGE_DB_TIMEOUT_S} s + three reconnections "
-                  f"{EDGE_DB_TIMEOUT_S:g} s" if silent else "the node refuses at once")
+    edge_bound = (f"query timeout {EDGE_DB_TIMEOUT_S} s + one reconnection "
+                  f"{EDGE_DB_TIMEOUT_S / 3:g} s" if silent else "the node refuses at once")
     if changes:
         edge_bound += f" + Galera {galera_wait:g} s"
     return DbLimits(

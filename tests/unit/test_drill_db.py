@@ -75,7 +75,7 @@ def test_limits_per_fault_kind_and_topology():
     # A refusing node costs nothing but the margin; a silent one the clients' timeouts.
     assert stop.write_stall_s.value == pytest.approx(1.0)
     assert freeze.write_stall_s.value == pytest.approx(2 * db.WRITE_TIMEOUT_S + 1.0)
-    assert freeze.register_s.value == pytest.approx(2 * EDGE_DB_TIMEOUT_S + 1.0)
+    assert freeze.register_s.value == pytest.approx(EDGE_DB_TIMEOUT_S * 4 / 3 + 1.0)
     # A silent node is held past the edge's next write-back of the contacts and its stall.
     assert db.fault_hold_s("netcut") > EDGE_LOCATION_FLUSH_S + freeze.register_s.value
     assert db.fault_hold_s("stop") < EDGE_LOCATION_FLUSH_S

@@ -217,6 +217,10 @@ def test_timers_come_from_the_variables(cfg: str) -> None:
     assert modparams(cfg, "db_virtual", "db_probe_time") == ["10"]
     # The client tries a read three times: 6 s in all is 2 s per try.
     assert modparams(cfg, "db_mysql", "timeout_interval") == ["2"]
+    # drill db's REGISTER bound for a silent node counts one reconnection, and a query must
+    # run again after a reconnection that worked (the default max_db_queries, 2).
+    assert modparams(cfg, "db_mysql", "max_db_retries") == ["1"]
+    assert modparams(cfg, "db_mysql", "max_db_queries") == []
 
 
 def test_probes_leave_from_the_host_and_calls_from_the_vip(cfg: str) -> None:
