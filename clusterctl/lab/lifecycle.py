@@ -291,6 +291,29 @@ def ensure_host_limits(say: Say, proc_dir: Path = INOTIFY_DIR) -> None:
             "needs inotify)")
 
 
+CPU_SHARES_PER_HOST = 1024  # the v1 default: one lab host weighs as much as one host process
+DOCKER_CPU_GROUP = Path("/sys/fs/cgroup/cpu/docker")
+
+
+def ensure_cpu_weight(hosts: int, say: Say, group: Path = DOCKER_CPU_GROUP) -> None:
+    """Give docker's parent cpu cgroup (cgroup v1, cgroupfs driver) the weight of ``hosts``
+    machines: each lab host's services sit in a group below it (the image turns on systemd's
+    CPU accounting), and at the default weight all of them together would count as one
+    process against this machine's own processes. Nothing to do on other cgroup layouts.
+    Raises BadInput when the weight cannot be written."""
+    shares = group / "cpu.shares"
+    if not shares.is_file():
+        return
+    wanted = CPU_SHARES_PER_HOST * hosts
+    if int(shares.read_text(encoding="utf-8")) >= wanted:
+        return
+    try:
+        shares.write_text(f"{wanted}\n", encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot set {shares} to {wanted}: {exc.strerror}") from None
+    say(f"    cpu weight of the lab's containers: {wanted} ({hosts} hosts)")
+
+
 def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
        engine: EngineName = DEFAULT_LAB_ENGINE, package_dir: Path | None = None,
        feature_servers: FeatureServerKind = "standin") -> None:
@@ -327,6 +350,7 @@ def up(topo: Topology, debian: str, allow_install: bool, say: Say, *,
         say(f"    {name:<8} {action}, systemd {system}")
     if errors:
         _fail_half_built(errors, "container start")
+    ensure_cpu_weight(len(topo.hosts), say)
     KNOWN_HOSTS.write_text("".join(
         f"{h.address} ssh-ed25519 {results[h.name][2]}\n"
         for h in topo.hosts), encoding="utf-8")

@@ -261,6 +261,18 @@ def test_inotify_limits_not_writable_say_what_to_run(tmp_path: Path, monkeypatch
         lifecycle.ensure_host_limits(print, tmp_path)
 
 
+def test_the_lab_containers_weigh_as_many_machines_as_it_has_hosts(tmp_path: Path):
+    (tmp_path / "cpu.shares").write_text("1024\n", encoding="utf-8")
+    said: list[str] = []
+    lifecycle.ensure_cpu_weight(11, said.append, tmp_path)
+    assert (tmp_path / "cpu.shares").read_text(encoding="utf-8") == "11264\n"
+    lifecycle.ensure_cpu_weight(3, said.append, tmp_path)  # never lowered
+    assert (tmp_path / "cpu.shares").read_text(encoding="utf-8") == "11264\n"
+    assert said == ["    cpu weight of the lab's containers: 11264 (11 hosts)"]
+    lifecycle.ensure_cpu_weight(11, said.append, tmp_path / "absent")  # cgroup v2: nothing
+    assert len(said) == 1
+
+
 def test_a_package_directory_without_debs_is_bad_input(tmp_path: Path):
     res = invoke("up", "--deb-dir", str(tmp_path))
     assert res.exit_code == 2

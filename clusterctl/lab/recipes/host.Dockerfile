@@ -9,6 +9,16 @@ FROM ${BASE}
 STOPSIGNAL SIGRTMIN+3
 CMD ["/lib/systemd/systemd"]
 
+# Every service in a cpu cgroup below its own container's. Without CPU accounting, systemd
+# (each lab host's PID 1) leaves its services in the root of the host's v1 cpu hierarchy, so
+# every process of every lab host competes alone: OpenSIPS workers spinning on a lock while
+# the contact write-back waited for a silent database node (drill db) took both cores from
+# the database and web hosts. With it each lab host gets its share, as a machine of its own
+# would (the lab weighs the containers' parent group, see clusterctl/lab/lifecycle.py).
+RUN mkdir -p /etc/systemd/system.conf.d \
+ && printf '[Manager]\nDefaultCPUAccounting=yes\n' \
+      > /etc/systemd/system.conf.d/clusterctl-lab-cpu.conf
+
 # ARG, not ENV: the setting must not leak into the hosts' environment.
 ARG DEBIAN_FRONTEND=noninteractive
 
