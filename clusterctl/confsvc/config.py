@@ -7,7 +7,7 @@
       password_file: /etc/clusterctl/confsvc-db.secret  # the password alone; 0640 root:www-data
       pool_size: 8
       timeout_s: 0.3
-      retry_s: 10             # a node that failed is tried first again after this
+      retry_s: 10             # a node that failed gets one trial connection this often
     clients:                   # the feature servers allowed to ask, and the shard each serves
       fs1a: {address: 10.20.0.21, shard: shard1}
       fs1b: {address: 10.20.0.22, shard: shard1}
