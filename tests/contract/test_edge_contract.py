@@ -128,11 +128,13 @@ def test_failover_within_the_call_and_reinclusion(edge: Edge, users: list[User])
         fs, seen, first = _call(edge, caller, target, tenant.domain)
         assert (fs, seen) == (shard.secondary, tenant.id)
         # The call waited for the primary's INVITE timeout, then failed over within itself:
-        # the caller waits the timeout plus at most 1 s more than an ordinary call. The two
-        # calls' SSH and SIPp start-up differ by a few hundred ms (seen: an extra of 1.77 s
-        # against a 2 s timeout on OpenSIPS), so the lower bound only proves the call waited.
+        # the caller waits the timeout plus at most 1 s more than an ordinary call. OpenSIPS
+        # counts that timeout in whole-second ticks (tm's FR timer list), so it fires after
+        # timeout - 1 to timeout s, and the two calls' SSH and SIPp start-up differ by a few
+        # hundred ms (seen on OpenSIPS: extras of 1.47 and 1.77 s against a 2 s timeout): the
+        # lower bound only proves the call waited.
         extra = first - baseline
-        assert timeout - 0.5 <= extra <= timeout + 1.0, (
+        assert timeout - 1.3 <= extra <= timeout + 1.0, (
             f"failover call took {first:.2f} s, ordinary call {baseline:.2f} s"
         )
         fs, _, second = _call(edge, caller, target, tenant.domain)
