@@ -163,8 +163,7 @@ class AuditWriter:
     def _endpoints(self) -> list[Endpoint]:
         now = self.clock()
         order = sorted([self._last, *(n for n in self.nodes if n != self._last)],
-                       key=lambda n: now - self._failed.get(n, -EDGE_DB_RETRY_S)
-                       < EDGE_DB_RETRY_S)
+                       key=lambda n: n in self._failed and now - self._failed[n] < EDGE_DB_RETRY_S)
         return [Endpoint(self.nodes[n]) for n in order if n in self.nodes]
 
     def _host_of(self, endpoint: Endpoint) -> str:
