@@ -237,7 +237,7 @@ def analyze(obs: Observations, target: str, limits: WebLimits
     # answer after the restore (Apache's own start-up took up to 0.8 s under the suite's load).
     up_at = next((s.t for s in obs.lookups if restore is not None and s.t >= restore
                   and s.target_ok), None)
-    since = max(restore, up_at) if restore is not None and up_at is not None else restore
+    since = up_at if up_at is not None else restore  # up_at is never before the restore
     for host, samples in sorted(by_host.items()):
         gone = _first(samples, fault, lambda st: st.startswith("DOWN"), target)
         out[host] = None if gone is None else gone - fault
