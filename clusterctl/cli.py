@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from clusterctl import __version__
+from clusterctl.drills import SERVICE_FAULTS, VIP_FAULTS
 from clusterctl.errors import ClusterctlError
 
 if TYPE_CHECKING:
@@ -326,7 +327,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
          has no usable server, no healthy database node; also an inventory that cannot
          be read or is not valid
     """
-    from clusterctl import faults, nodes  # noqa: PLC0415
+    from clusterctl import faults  # noqa: PLC0415
     from clusterctl import status as cluster_status  # noqa: PLC0415
     from clusterctl.validate import check_inventory  # noqa: PLC0415
 
@@ -337,18 +338,7 @@ def status(inventory: str, fmt: str, watch: bool, vault_password_file: str | Non
         # An invalid inventory would exit with 1, which a monitoring check reads as
         # "degraded": a status that cannot even be read is reported as down.
         raise ClusterctlError(exc.message, cluster_status.DOWN) from exc
-    databases = cluster.members("databases")
-    fs_read = cluster_status.freeswitch_reader(cluster)
-
-    def read() -> cluster_status.ClusterStatus:
-        return cluster_status.gather(
-            cluster,
-            lambda address: nodes.edge_client(cluster, address),
-            lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
-            cluster_status.database_health if databases else None,
-            fs_read,
-        )
-
+    read = cluster_status.reader(cluster, backend)
     if not watch:
         now = read()
         if fmt == "json":
@@ -490,7 +480,7 @@ def _run_drill(cluster: Any, built: Any, opts: dict[str, Any]) -> None:
 
 # What drill failover, web and db can do to their target (clusterctl.faults.DrillFaults).
 _service_fault = click.option(
-    "--fault", type=click.Choice(["stop", "kill", "freeze", "netcut"]), default="kill",
+    "--fault", type=click.Choice(SERVICE_FAULTS), default="kill",
     show_default=True, help="stop or kill the node's service, freeze or cut the whole node.")
 
 
@@ -514,7 +504,7 @@ def drill_failover(inventory: str, target: str, fault: str, no_traffic: bool,
 
 @drill.command("vip")
 @_drill_options
-@click.option("--fault", type=click.Choice(["kill", "stop-keepalived", "freeze", "netcut"]),
+@click.option("--fault", type=click.Choice(VIP_FAULTS),
               default="kill", show_default=True,
               help="What happens to the node that holds the VIP.")
 def drill_vip(inventory: str, fault: str, vault_password_file: str | None,
@@ -544,6 +534,79 @@ def drill_web(inventory: str, target: str, fault: str, vault_password_file: str 
 
 
 # --- provision ------------------------------------------------------------------------------
+
+
+@main.command()
+@inventory_option
+@click.option("--duration", default="300", show_default=True, metavar="SECONDS",
+              help="Faults start during this long (60-86400); the run ends once the last "
+                   "one has healed.")
+@click.option("--seed", default=None, metavar="INT",
+              help="Replays the same schedule of faults (default: a random one, printed).")
+@click.option("--tiers", default=None, metavar="LIST",
+              help="Comma-separated tiers to fault: edge, feature, db, web, storage "
+                   "(default: every tier this inventory has).")
+@click.option("--max-concurrent-faults", "max_concurrent", default="1", show_default=True,
+              metavar="N", help="Faults in place at once, each on its own tier.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (non-lab).")
+@click.option("--dry-run", is_flag=True, help="Print the schedule; touch nothing.")
+@click.option("--format", "fmt", type=click.Choice(["pretty", "json", "junit"]),
+              default="pretty", show_default=True, help="What to print at the end.")
+@click.option("--vault-password-file", type=click.Path(path_type=str), default=None)
+def chaos(*, inventory: str, duration: str, seed: str | None, tiers: str | None,
+          max_concurrent: str, yes: bool, dry_run: bool, fmt: str,
+          vault_password_file: str | None) -> None:
+    """A seeded sequence of faults across the tiers under call traffic, each fault run as
+    its tier's drill and healed before the next.
+
+    \b
+    Exit code: 0 every fault healed, failed calls <= 0.1 %, no registration lost;
+    1 otherwise (the reports say which fault), or the cluster was not healthy at the start
+    (nothing touched); 2 bad input; 130 interrupted (the fault in place was restored).
+    """
+    import secrets  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from clusterctl import paths  # noqa: PLC0415
+    from clusterctl.drills import build  # noqa: PLC0415
+    from clusterctl.drills import chaos as chaos_run  # noqa: PLC0415
+    from clusterctl.drills.report import chaos as chaos_report  # noqa: PLC0415
+    from clusterctl.validate import check_inventory  # noqa: PLC0415
+
+    cluster = check_inventory(inventory, vault_password_file)
+    available = build.chaos_tiers(cluster)
+    duration_s, seed_value, chosen, concurrent = chaos_run.parse_options(
+        duration, str(secrets.randbelow(10**9)) if seed is None else seed, tiers,
+        max_concurrent, available)
+    for tier, why in available.items():
+        if tier not in chosen and why is not None:
+            click.echo(f"tier {tier} left out: {why}", err=True)
+    runner, faulted = build.chaos_runner(cluster, chosen)
+    plan = chaos_run.schedule(seed_value, faulted, concurrent)
+    click.echo(f"chaos seed {seed_value}: {duration_s:g} s, at most {concurrent} fault(s) at "
+               "a time; " + "; ".join(f"{t.name} ({', '.join(t.faults)})"
+                                      for t in faulted.values()), err=True)
+    if dry_run:
+        for fault in chaos_run.dry_run(plan, duration_s):
+            click.echo(f"would run {fault.describe()}")
+        return
+    if not cluster.is_lab and not yes:
+        click.confirm(f"inject real faults into cluster {cluster.settings.cluster_name} "
+                      f"(not a lab inventory) for about {duration_s:g} s?", abort=True)
+    result = runner.run(plan, chaos_run.ChaosRun(seed_value, duration_s, chosen, concurrent,
+                                                 time.time()))
+    where = chaos_report.write_all(result, cluster.settings.cluster_name, paths.runs_dir())
+    if fmt == "json":
+        click.echo(chaos_report.to_json(result, cluster.settings.cluster_name), nl=False)
+    elif fmt == "junit":
+        click.echo(chaos_report.to_junit(result), nl=False)
+    else:
+        chaos_report.print_report(_console(), result)
+    click.echo(f"reports: {where}", err=fmt != "pretty")
+    if result.verdict == "aborted":
+        raise ClusterctlError(f"chaos aborted (Ctrl-C); reports: {where}", build.EXIT_ABORTED)
+    if result.verdict != "pass":
+        raise ClusterctlError(f"chaos seed {seed_value} failed; reports: {where}")
 
 
 @main.group()

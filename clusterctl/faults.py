@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import paramiko
 
 from clusterctl.db import DB_UNIT
+from clusterctl.drills import SERVICE_FAULTS, VIP_FAULTS
 from clusterctl.engines import engine
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import fault_fields
@@ -458,7 +459,7 @@ class DrillFaults:
             return self.faults.refusal("freeze") or self.faults.refusal("thaw")
         if kind in {"stop", "kill"} and host not in self.units:
             return f"no service the drills know how to {kind} on {host}"
-        if kind not in {"stop", "kill", "stop-keepalived", "freeze", "netcut"}:
+        if kind not in {*SERVICE_FAULTS, *VIP_FAULTS}:
             return f"unknown fault {kind!r}"
         return None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,7 +24,7 @@ from clusterctl.edge.base import EdgeClient, EdgeManagementError
 from clusterctl.errors import ClusterctlError
 from clusterctl.freeswitch.esl import FreeSwitchClient
 from clusterctl.model import Cluster
-from clusterctl.nodes import holds_address, host_of_uri
+from clusterctl.nodes import edge_client, holds_address, host_of_uri
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,31 @@ def gather(
         status.feature_servers = [_feature_server(cluster, h, fs_read, status)
                                   for h in cluster.members("feature_servers")]
     return status
+
+
+class HostRunner(Protocol):
+    """Runs a read-only command on a host (clusterctl.faults.DrillFaults)."""
+
+    def run(self, host: str, argv: list[str]) -> str: ...
+
+
+def reader(cluster: Cluster, backend: HostRunner) -> Callable[[], ClusterStatus]:
+    """``gather`` with the live clients: edge management, ``ip addr`` over the fault
+    backend's SSH (``backend.run``), database health when there are database hosts and the
+    FreeSWITCH reader when the feature servers run it."""
+    databases = database_health if cluster.members("databases") else None
+    fs_read = freeswitch_reader(cluster)
+
+    def read() -> ClusterStatus:
+        return gather(
+            cluster,
+            lambda address: edge_client(cluster, address),
+            lambda host: backend.run(host, ["ip", "-o", "-4", "addr", "show"]),
+            databases,
+            fs_read,
+        )
+
+    return read
 
 
 def _feature_server(

@@ -13,14 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clusterctl import faults
-from clusterctl.drills import db, failover, live, vip, web
+from clusterctl import status as cluster_status
+from clusterctl.drills import chaos, db, failover, live, vip, web
 from clusterctl.drills.report import DrillReport, write_all
 from clusterctl.drills.run import Drill, run_drill
 from clusterctl.drills.thresholds import thresholds_for
 from clusterctl.edge import DispatcherSet, Registration
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
-from clusterctl.nodes import edge_client
+from clusterctl.nodes import edge_client, holds_address
 from clusterctl.web import WEB_GROUP
 
 # Installed on the probe host by roles/drill_probe: a short-call UAC scenario (failover), one
@@ -148,24 +149,26 @@ def _serves(reg: Registration | None) -> bool:
     return reg is not None and any(c.expires is None or c.expires > 0 for c in reg.contacts)
 
 
-def failover_drill(cluster: Cluster, target: str, fault: str, traffic: bool = True) -> Drill:
+def failover_drill(cluster: Cluster, target: str, fault: str, traffic: bool = True,
+                   backend: live.FaultBackend | None = None) -> Drill:
     """Checked and built, nothing touched. Raises BadInput for bad input.
 
     ``traffic`` False measures detection by probing alone (no calls to mark the target).
+    ``backend``: a fault backend to share (its SSH connections), else a new one.
     """
     check_host(cluster, target, "feature_servers")
-    backend = faults.drill_backend(cluster)
+    backend = backend or faults.drill_backend(cluster)
     check_fault(backend, (target,), fault)
     probes = build_probes(cluster, backend, PROBE_SCENARIO, traffic)
     return failover.FailoverDrill(cluster, target, fault, probes, thresholds_for(cluster.settings))
 
 
-def vip_drill(cluster: Cluster, fault: str) -> Drill:
+def vip_drill(cluster: Cluster, fault: str, backend: live.FaultBackend | None = None) -> Drill:
     """Checked and built, nothing touched. Raises BadInput for bad input."""
     pair = cluster.members("sip_edge")
     if len(pair) != 2:
         raise BadInput(f"group sip_edge has {len(pair)} host(s); the VIP drill needs the pair")
-    backend = faults.drill_backend(cluster)
+    backend = backend or faults.drill_backend(cluster)
     check_fault(backend, pair, fault)
     probes = build_probes(cluster, backend, PROBE_HOLD_SCENARIO)
     return vip.VipDrill(
@@ -178,7 +181,8 @@ def vip_drill(cluster: Cluster, fault: str) -> Drill:
     )
 
 
-def web_drill(cluster: Cluster, target: str, fault: str) -> Drill:
+def web_drill(cluster: Cluster, target: str, fault: str,
+              backend: live.FaultBackend | None = None) -> Drill:
     """Checked and built, nothing touched. Raises BadInput for bad input: a target outside
     the web group, or a cluster whose feature servers do not ask the web tier (no FreeSWITCH:
     the lab's SIPp stand-ins)."""
@@ -186,7 +190,7 @@ def web_drill(cluster: Cluster, target: str, fault: str) -> Drill:
     if cluster.feature_server_unit != "freeswitch":
         raise BadInput("the feature servers run SIPp stand-ins, which ask the web tier nothing: "
                        "drill web needs FreeSWITCH on them")
-    backend = faults.drill_backend(cluster)
+    backend = backend or faults.drill_backend(cluster)
     check_fault(backend, (target,), fault)
     limits = web.web_limits(fault, thresholds_for(cluster.settings).max_failed_calls)
     return web.WebDrill(
@@ -200,7 +204,8 @@ def web_drill(cluster: Cluster, target: str, fault: str) -> Drill:
     )
 
 
-def db_drill(cluster: Cluster, target: str, fault: str) -> Drill:
+def db_drill(cluster: Cluster, target: str, fault: str,
+             backend: live.FaultBackend | None = None) -> Drill:
     """Checked and built, nothing touched. Raises BadInput for bad input: a target outside
     the databases group, no probe host (the REGISTERs and calls come from it), no monitor
     password (the writer and the health checks use it)."""
@@ -209,7 +214,7 @@ def db_drill(cluster: Cluster, target: str, fault: str) -> Drill:
     if not password:
         raise BadInput("drill db writes and checks health as the monitor user: set "
                        "db_monitor_password, and pass --vault-password-file when it is vaulted")
-    backend = faults.drill_backend(cluster)
+    backend = backend or faults.drill_backend(cluster)
     check_fault(backend, (target,), fault)
     sipp = _sipp_traffic(cluster, backend, PROBE_SCENARIO)
     if sipp is None:
@@ -233,6 +238,80 @@ def db_drill(cluster: Cluster, target: str, fault: str) -> Drill:
                             thresholds_for(cluster.settings).max_failed_calls),
         health=db.node_health(addresses, password),
     )
+
+
+def chaos_tiers(cluster: Cluster) -> dict[str, str | None]:
+    """Each tier of the design -> None when ``clusterctl chaos`` can fault it here, else
+    why not (the message names what the inventory lacks)."""
+    out: dict[str, str | None] = {}
+    no_probe = None if cluster.members("probes") else (
+        "its faults' traffic comes from a probe host: the inventory has no host in group probes")
+    for tier, group in chaos.TIER_GROUPS.items():
+        hosts = cluster.members(group)
+        if tier == "storage":
+            out[tier] = "this version of clusterctl deploys no storage tier (GlusterFS voicemail)"
+        elif tier == "edge" and len(hosts) != 2:
+            out[tier] = f"group {group} has {len(hosts)} host(s); the VIP drill needs the pair"
+        elif not hosts:
+            out[tier] = f"the inventory has no host in group {group}"
+        elif tier == "web" and cluster.feature_server_unit != "freeswitch":
+            out[tier] = "the feature servers run SIPp stand-ins, which ask the web tier nothing"
+        elif tier == "db" and not cluster.secret("db_monitor_password"):
+            out[tier] = "drill db needs db_monitor_password (--vault-password-file when vaulted)"
+        else:
+            out[tier] = no_probe
+    return out
+
+
+def chaos_runner(cluster: Cluster, tiers: tuple[str, ...]
+                 ) -> tuple[chaos.Chaos, dict[str, chaos.Tier]]:
+    """The live parts of a chaos run and the tiers it faults: each fault built as its tier's
+    drill, health as ``clusterctl status`` sees it plus every feature server's HAProxy (with
+    the web tier), registrations as the VIP holder serves them. A tier gets the fault kinds
+    the backend can do to each of its hosts (production: freeze and netcut need
+    ``fault_commands``). Nothing touched; BadInput when a tier is left with none."""
+    backend = faults.drill_backend(cluster)
+    chosen = {}
+    for name in tiers:
+        hosts = cluster.members(chaos.TIER_GROUPS[name])
+        kinds = tuple(k for k in chaos.TIER_FAULTS[name]
+                      if not any(backend.refusal(h, k) for h in hosts))
+        if not kinds:
+            raise BadInput(f"tier {name}: no fault kind can be done to all of its hosts ("
+                           + "; ".join(f"{k}: {backend.refusal(hosts[0], k)}"
+                                       for k in chaos.TIER_FAULTS[name]) + ")")
+        chosen[name] = chaos.Tier(name, hosts, kinds)
+    builders: dict[str, Callable[[str, str], Drill]] = {
+        "edge": lambda _target, kind: vip_drill(cluster, kind, backend),
+        "feature": lambda target, kind: failover_drill(cluster, target, kind, backend=backend),
+        "db": lambda target, kind: db_drill(cluster, target, kind, backend),
+        "web": lambda target, kind: web_drill(cluster, target, kind, backend),
+    }
+
+    def build(fault: chaos.ScheduledFault) -> Drill:
+        drill = builders[fault.tier](fault.target, fault.kind)
+        return chaos.WithCompanions(drill, backend, fault.companions) if fault.companions else drill
+
+    read = cluster_status.reader(cluster, backend)
+    watch = web.LookupWatch(backend, web.lookup_bodies(cluster), "") if "web" in tiers else None
+
+    def health() -> list[str]:
+        now = read()
+        problems = [] if cluster_status.verdict(now) == cluster_status.HEALTHY else (
+            now.problems or ["status is not healthy"])
+        return problems + (web.haproxy_problems(watch) if watch else [])
+
+    vip = str(cluster.settings.edge_vrrp.vip)
+    count = registrations_on(cluster)
+
+    def served(aors: tuple[str, ...]) -> int:
+        owners = [h for h in cluster.members("sip_edge")
+                  if holds_address(backend.run(h, ["ip", "-o", "-4", "addr", "show"]), vip)]
+        if len(owners) != 1:
+            raise ClusterctlError(f"VIP {vip} has {len(owners)} owners")
+        return count(owners[0], aors)
+
+    return chaos.Chaos(build, health, served), chosen
 
 
 def dry_run_lines(drill: Drill) -> list[str]:

@@ -11,11 +11,14 @@ import abc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from clusterctl.drills.observe import Observations
 from clusterctl.drills.thresholds import Limit
 from clusterctl.errors import ClusterctlError
+
+if TYPE_CHECKING:
+    from clusterctl.drills.live import Probes
 
 Verdict = Literal["pass", "fail", "aborted"]
 
@@ -89,6 +92,8 @@ class Drill(abc.ABC):
     """A drill: subclasses say what steady state, fault, observation and checks mean."""
 
     name: str
+    # The live observers; ``probes.registered`` are the AORs its traffic registered.
+    probes: Probes
 
     @abc.abstractmethod
     def plan(self) -> list[tuple[str, str]]:

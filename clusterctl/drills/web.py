@@ -300,6 +300,21 @@ def _fmt(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
 
 
+def haproxy_problems(watch: LookupWatch) -> list[str]:
+    """Feature servers whose HAProxy cannot be read or does not see every web node UP."""
+    problems = []
+    for host in watch.hosts:
+        try:
+            states = watch.states(host)
+        except (OSError, RuntimeError, ValueError) as exc:
+            problems.append(f"HAProxy on {host} cannot be read: {exc}")
+            continue
+        down = {node: st for node, st in states.items() if st != "UP"}
+        if not states or down:
+            problems.append(f"HAProxy on {host}: web nodes not all UP ({states or 'none'})")
+    return problems
+
+
 def target_health_url(cluster: Cluster, target: str) -> str:
     """The target web node's health URL, as HAProxy checks it."""
     return f"http://{cluster.hosts[target].address}:{CONFSVC_PORT}{CONFSVC_PATH}/health"
@@ -345,17 +360,7 @@ class WebDrill(Drill):
         ]
 
     def steady_state(self) -> list[str]:
-        problems = []
-        for host in self.watch.hosts:
-            try:
-                states = self.watch.states(host)
-            except (OSError, RuntimeError, ValueError) as exc:
-                problems.append(f"HAProxy on {host} cannot be read: {exc}")
-                continue
-            down = {node: st for node, st in states.items() if st != "UP"}
-            if not states or down:
-                problems.append(f"HAProxy on {host}: web nodes not all UP ({states or 'none'})")
-        return problems
+        return haproxy_problems(self.watch)
 
     def start_observing(self, obs: Observations) -> None:
         obs.meta.update(drill=self.name, target=self.target, fault=self.fault,
