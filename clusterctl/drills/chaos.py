@@ -226,8 +226,9 @@ class FaultResult:
 
     fault: ScheduledFault
     run: DrillRun
-    # From the restore to the cluster healthy again (None: not within HEAL_BOUND_S).
+    # From the restore to the cluster healthy again (None: not within heal_bound_s).
     healed_s: float | None = None
+    heal_bound_s: float = HEAL_BOUND_S
     heal_problems: list[str] = field(default_factory=list)
     registered: int = 0
     # Of ``registered``, how many the VIP holder no longer served (None: could not be read).
@@ -250,7 +251,7 @@ class FaultResult:
         if self.run.restore_error:
             out.append(f"restore failed: {self.run.restore_error}")
         if self.healed_s is None and not self.run.aborted:
-            out.append(f"not healthy {HEAL_BOUND_S:g} s after the restore: "
+            out.append(f"not healthy {self.heal_bound_s:g} s after the restore: "
                        + "; ".join(self.heal_problems or ["not checked"]))
         if self.registrations_lost is None and self.registered:
             out.append("registrations after the fault could not be read")
@@ -354,7 +355,8 @@ class Chaos:
         except SteadyStateBroken as exc:
             result.stopped = f"{fault.describe()}: {exc.message}"
             return False
-        entry = FaultResult(fault, run, registered=len(drill.probes.registered))
+        entry = FaultResult(fault, run, heal_bound_s=self.heal_bound_s,
+                            registered=len(drill.probes.registered))
         result.faults.append(entry)
         if run.aborted:
             result.aborted = True
