@@ -329,6 +329,13 @@ def freeswitch(cluster: Cluster, host: str) -> Inputs:
     }
 
 
+def rolling_side(cluster: Cluster, host: str) -> Inputs:
+    """Not a role: which half of a rolling deploy a feature server is in (its shard's
+    ``primary`` or ``secondary``; every feature server is exactly one, validate says so)."""
+    shard = cluster.settings.shards[_shard_of(cluster, host)]
+    return {"feature_server_side": "primary" if shard.primary == host else "secondary"}
+
+
 # Roles whose inputs need nothing but the model.
 MODEL_ONLY: dict[str, Callable[[Cluster, str], Inputs]] = {
     "common": common,
@@ -338,6 +345,7 @@ MODEL_ONLY: dict[str, Callable[[Cluster, str], Inputs]] = {
     "freeswitch": freeswitch,
     "confsvc": confsvc,
     "confsvc_proxy": confsvc_proxy,
+    "rolling_side": rolling_side,
 }
 ROLES = (*MODEL_ONLY, "mariadb")
 
@@ -352,7 +360,7 @@ def for_role(role: str, cluster: Cluster, host: str, facts_of: FactsOf) -> Input
     if role in ("sip_edge", "keepalived") and host not in cluster.members(EDGE_GROUP):
         raise BadInput(f"role {role} runs on group {EDGE_GROUP}; {host} is not in it")
     group = {"freeswitch": "feature_servers", "confsvc_proxy": "feature_servers",
-             "confsvc": WEB_GROUP}.get(role)
+             "rolling_side": "feature_servers", "confsvc": WEB_GROUP}.get(role)
     if group is not None and host not in cluster.members(group):
         raise BadInput(f"role {role} runs on group {group}; {host} is not in it")
     return MODEL_ONLY[role](cluster, host)

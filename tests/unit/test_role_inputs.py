@@ -236,6 +236,15 @@ def test_freeswitch_in_the_lab_installs_from_the_package_directory(tmp_path: Pat
     assert got["freeswitch_lab_echo_headers"] is True
 
 
+def test_rolling_halves_keep_one_server_of_every_shard_up(example: Cluster) -> None:
+    side = {h: role_inputs.for_role("rolling_side", example, h, no_facts)["feature_server_side"]
+            for h in example.members("feature_servers")}
+    for shard in example.settings.shards.values():
+        assert (side[shard.primary], side[shard.secondary]) == ("primary", "secondary")
+    # Equal halves: playbooks/feature_servers.yml's serial 50% splits exactly between them.
+    assert list(side.values()).count("primary") == len(side) / 2
+
+
 def test_for_role_refuses_what_it_cannot_compute(example: Cluster) -> None:
     with pytest.raises(BadInput, match="no computed inputs for role 'sipp_standin'"):
         role_inputs.for_role("sipp_standin", example, "fs1a", no_facts)
@@ -319,7 +328,7 @@ def test_without_web_hosts_freeswitch_keeps_its_static_xml(edit_yaml) -> None:
 def test_no_secret_is_ever_an_input(example: Cluster, role: str) -> None:
     secrets = {str(getattr(example.settings, key)) for key in SECRET_KEYS}
     group = {"freeswitch": "feature_servers", "confsvc_proxy": "feature_servers",
-             "confsvc": "web"}.get(role, "sip_edge")
+             "rolling_side": "feature_servers", "confsvc": "web"}.get(role, "sip_edge")
     host = example.members(group)[0]
     got = role_inputs.for_role(role, example, host, lambda h: FACTS)
 
