@@ -380,3 +380,11 @@ def test_tier_the_inventory_lacks_is_refused(backend):
     res = invoke("--tiers", "feature,storage")
     assert res.exit_code == 2
     assert res.output.startswith("error: tier storage: this version of clusterctl deploys no")
+
+
+def test_production_inventory_asks_first_and_no_touches_nothing(backend):
+    res = CliRunner().invoke(main, ["chaos", "-i", "inventory/example", "--seed", "1"],
+                             input="n\n")
+    assert res.exit_code == 1
+    assert "inject real faults into cluster" in res.output
+    assert backend.calls == []

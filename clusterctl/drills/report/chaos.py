@@ -220,12 +220,12 @@ def write_all(result: ChaosRun, cluster: str, runs_root: Path) -> Path:
 def print_report(console: Console, result: ChaosRun) -> None:
     """One row per fault, then the totals and the verdict."""
     table = Table(title=f"chaos seed {result.seed}: {result.verdict.upper()}")
-    for column in ("#", "fault", "calls", "failed", "reg. lost", "healthy after",
-                   "drill", "result"):
+    for column in ("fault", "calls", "failed", "reg. lost", "healthy after", "drill",
+                   "result"):
         table.add_column(column)
     for f in result.faults:
         table.add_row(
-            str(f.fault.number), rich_escape(f.fault.describe()), str(f.calls),
+            rich_escape(f.fault.describe()), str(f.calls),
             str(f.failed_calls),
             "-" if f.registrations_lost is None else str(f.registrations_lost),
             "not healed" if f.healed_s is None else f"{f.healed_s:.1f} s",
