@@ -533,7 +533,7 @@ def drill_web(inventory: str, target: str, fault: str, vault_password_file: str 
     _run_drill(cluster, built, {**opts, "target": target, "fault": fault})
 
 
-# --- provision ------------------------------------------------------------------------------
+# --- chaos ----------------------------------------------------------------------------------
 
 
 @main.command()
@@ -607,6 +607,9 @@ def chaos(*, inventory: str, duration: str, seed: str | None, tiers: str | None,
         raise ClusterctlError(f"chaos aborted (Ctrl-C); reports: {where}", build.EXIT_ABORTED)
     if result.verdict != "pass":
         raise ClusterctlError(f"chaos seed {seed_value} failed; reports: {where}")
+
+
+# --- provision ------------------------------------------------------------------------------
 
 
 @main.group()

@@ -21,7 +21,7 @@ from clusterctl.drills.thresholds import thresholds_for
 from clusterctl.edge import DispatcherSet, Registration
 from clusterctl.errors import BadInput, ClusterctlError
 from clusterctl.model import Cluster
-from clusterctl.nodes import edge_client, holds_address
+from clusterctl.nodes import edge_client
 from clusterctl.web import WEB_GROUP
 
 # Installed on the probe host by roles/drill_probe: a short-call UAC scenario (failover), one
@@ -268,7 +268,7 @@ def chaos_runner(cluster: Cluster, tiers: tuple[str, ...]
     """The live parts of a chaos run and the tiers it faults: each fault built as its tier's
     drill, health as ``clusterctl status`` sees it plus every feature server's HAProxy (with
     the web tier), registrations as the VIP holder serves them. A tier gets the fault kinds
-    the backend can do to each of its hosts (production: freeze and netcut need
+    the backend can do to each of its hosts (production: freeze needs
     ``fault_commands``). Nothing touched; BadInput when a tier is left with none."""
     backend = faults.drill_backend(cluster)
     chosen = {}
@@ -301,14 +301,12 @@ def chaos_runner(cluster: Cluster, tiers: tuple[str, ...]
             now.problems or ["status is not healthy"])
         return problems + (web.haproxy_problems(watch) if watch else [])
 
-    vip = str(cluster.settings.edge_vrrp.vip)
     count = registrations_on(cluster)
 
     def served(aors: tuple[str, ...]) -> int:
-        owners = [h for h in cluster.members("sip_edge")
-                  if holds_address(backend.run(h, ["ip", "-o", "-4", "addr", "show"]), vip)]
+        owners = read().vip_owners
         if len(owners) != 1:
-            raise ClusterctlError(f"VIP {vip} has {len(owners)} owners")
+            raise ClusterctlError(f"the VIP has {len(owners)} owners")
         return count(owners[0], aors)
 
     return chaos.Chaos(build, health, served), chosen

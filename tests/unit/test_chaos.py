@@ -13,12 +13,13 @@ from test_drill_cli import FakeBackend
 
 from clusterctl import faults
 from clusterctl.cli import main
-from clusterctl.drills import chaos
+from clusterctl.drills import build, chaos
 from clusterctl.drills.observe import CallRecord, Observations
 from clusterctl.drills.report import chaos as chaos_report
 from clusterctl.drills.run import Check, Drill
 from clusterctl.drills.thresholds import Limit
 from clusterctl.errors import BadInput, ClusterctlError
+from clusterctl.validate import check_inventory
 
 AVAILABLE = {"edge": None, "feature": None, "db": None, "web": "no web hosts",
              "storage": "no storage tier"}
@@ -388,3 +389,27 @@ def test_production_inventory_asks_first_and_no_touches_nothing(backend):
     assert res.exit_code == 1
     assert "inject real faults into cluster" in res.output
     assert backend.calls == []
+
+
+# --- the tiers an inventory offers -----------------------------------------------------------
+
+
+def test_tiers_name_what_the_inventory_lacks():
+    got = build.chaos_tiers(check_inventory("inventory/example", None))
+    assert got["edge"] is None and got["feature"] is None and got["web"] is None
+    assert got["db"] == ("drill db needs db_monitor_password (--vault-password-file when "
+                         "vaulted)")
+    assert got["storage"].startswith("this version of clusterctl deploys no storage tier")
+
+
+def test_a_tier_gets_only_the_kinds_the_backend_can_do(monkeypatch):
+    fake = FakeBackend(refuse={"freeze": "freeze is not configured"})
+    monkeypatch.setattr(faults, "drill_backend", lambda cluster: fake)
+    cluster = check_inventory("inventory/example", None)
+    _, tiers = build.chaos_runner(cluster, ("edge", "feature"))
+    assert tiers["edge"] == chaos.Tier("edge", ("edge1", "edge2"),
+                                       ("kill", "stop-keepalived", "netcut"))
+    assert tiers["feature"].faults == ("stop", "kill", "netcut")
+    fake.refuse = dict.fromkeys(("stop", "kill", "freeze", "netcut", "stop-keepalived"), "no")
+    with pytest.raises(BadInput, match="tier edge: no fault kind can be done to all of its"):
+        build.chaos_runner(cluster, ("edge",))
