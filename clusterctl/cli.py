@@ -581,7 +581,8 @@ def chaos(*, inventory: str, duration: str, seed: str | None, tiers: str | None,
     for tier, why in available.items():
         if tier not in chosen and why is not None:
             click.echo(f"tier {tier} left out: {why}", err=True)
-    runner, faulted = build.chaos_runner(cluster, chosen)
+    runner, faulted = build.chaos_runner(cluster, chosen,
+                                         lambda line: click.echo(line, err=True))
     plan = chaos_run.schedule(seed_value, faulted, concurrent)
     click.echo(f"chaos seed {seed_value}: {duration_s:g} s, at most {concurrent} fault(s) at "
                "a time; " + "; ".join(f"{t.name} ({', '.join(t.faults)})"

@@ -263,7 +263,8 @@ def chaos_tiers(cluster: Cluster) -> dict[str, str | None]:
     return out
 
 
-def chaos_runner(cluster: Cluster, tiers: tuple[str, ...]
+def chaos_runner(cluster: Cluster, tiers: tuple[str, ...],
+                 say: Callable[[str], None] = lambda _line: None,
                  ) -> tuple[chaos.Chaos, dict[str, chaos.Tier]]:
     """The live parts of a chaos run and the tiers it faults: each fault built as its tier's
     drill, health as ``clusterctl status`` sees it plus every feature server's HAProxy (with
@@ -309,7 +310,7 @@ def chaos_runner(cluster: Cluster, tiers: tuple[str, ...]
             raise ClusterctlError(f"the VIP has {len(owners)} owners")
         return count(owners[0], aors)
 
-    return chaos.Chaos(build, health, served), chosen
+    return chaos.Chaos(build, health, served, say=say), chosen
 
 
 def dry_run_lines(drill: Drill) -> list[str]:

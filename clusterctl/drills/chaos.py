@@ -326,6 +326,8 @@ class Chaos:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     heal_bound_s: float = HEAL_BOUND_S
+    # One line per fault as it ends (a 30-minute run is otherwise silent).
+    say: Callable[[str], None] = lambda _line: None
 
     def run(self, plan: Iterator[ScheduledFault], result: ChaosRun) -> ChaosRun:
         """Faults from ``plan`` until ``result.duration_s`` is spent, each healed before the
@@ -371,6 +373,7 @@ class Chaos:
                 entry.registrations_lost = None
         since = run.obs.marks.get("restore", self.clock())
         entry.healed_s, entry.heal_problems = self._heal(since)
+        self.say(progress_line(entry))
         if entry.healed_s is None:
             result.stopped = f"{fault.describe()} did not heal"
             return False
@@ -388,6 +391,17 @@ class Chaos:
             if now >= deadline:
                 return None, problems
             self.sleep(HEAL_POLL_S)
+
+
+def progress_line(entry: FaultResult) -> str:
+    """``#3 edge: kill VIP holder (edge1): 60 calls, 1 failed, healed after 5.8 s``."""
+    target = entry.run.facts.get("target")
+    where = f" ({target})" if entry.fault.target == VIP_HOLDER and target else ""
+    healed = ("not healed" if entry.healed_s is None
+              else f"healed after {entry.healed_s:.1f} s")
+    line = (f"{entry.fault.describe()}{where}: {entry.calls} calls, {entry.failed_calls} "
+            f"failed, {healed}")
+    return line + "".join(f"; {p}" for p in entry.problems if not p.startswith("not healthy"))
 
 
 def dry_run(plan: Iterator[ScheduledFault], duration_s: float) -> list[ScheduledFault]:

@@ -209,6 +209,15 @@ def test_run_goes_on_until_the_duration_is_spent_and_passes():
     assert result.verdict == "pass", result.problems
 
 
+def test_each_fault_reports_a_line_as_it_ends():
+    clock, lines = Clock(), []
+    runner, _ = _chaos(clock, lambda f: FaultDrill(clock, [], calls=60, failed=1))
+    runner.say = lines.append
+    result = runner.run(chaos.schedule(4, TIERS), _result(40.0, clock))
+    assert lines == [f"{f.fault.describe()}: 60 calls, 1 failed, healed after 0.0 s"
+                     for f in result.faults]
+
+
 def test_unhealthy_cluster_at_the_start_touches_nothing():
     clock = Clock()
     runner, built = _chaos(clock, lambda f: FaultDrill(clock, []), health=lambda: ["no VIP"])
