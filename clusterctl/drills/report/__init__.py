@@ -115,18 +115,24 @@ def to_json(report: DrillReport) -> str:
     return json.dumps(to_dict(report), indent=2, sort_keys=True, default=str) + "\n"
 
 
+def new_run_directory(runs_root: Path, started: float, name: str) -> Path:
+    """``runs_root/<timestamp>-<name>/`` (``-2``, ``-3``... when taken), created."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+    directory = runs_root / f"{stamp}-{name}"
+    suffix = 1
+    while directory.exists():
+        suffix += 1
+        directory = runs_root / f"{stamp}-{name}-{suffix}"
+    directory.mkdir(parents=True)
+    return directory
+
+
 def write_all(report: DrillReport, runs_root: Path) -> Path:
     """Write every format into ``runs_root/<timestamp>-drill-<name>/``; returns that path."""
     from clusterctl.drills.report.html import to_html  # noqa: PLC0415
     from clusterctl.drills.report.junit import to_junit  # noqa: PLC0415
 
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(report.started))
-    directory = runs_root / f"{stamp}-drill-{report.drill}"
-    suffix = 1
-    while directory.exists():
-        suffix += 1
-        directory = runs_root / f"{stamp}-drill-{report.drill}-{suffix}"
-    directory.mkdir(parents=True)
+    directory = new_run_directory(runs_root, report.started, f"drill-{report.drill}")
     (directory / "report.json").write_text(to_json(report))
     (directory / "junit.xml").write_text(to_junit(report))
     (directory / "report.html").write_text(to_html(report))

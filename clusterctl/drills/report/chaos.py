@@ -5,7 +5,6 @@ table, written into ``<runs>/<timestamp>-chaos/``."""
 from __future__ import annotations
 
 import json
-import time
 import xml.etree.ElementTree as ET
 from html import escape
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from clusterctl.drills.chaos import FAILED_CALL_RATIO_MAX, HEAL_BOUND_S, ChaosRun, FaultResult
-from clusterctl.drills.report import run_dict
+from clusterctl.drills.report import new_run_directory, run_dict
 from clusterctl.drills.report.html import COLORS, CSS, LANE, LEFT, RIGHT, WIDTH
 from clusterctl.drills.report.html import timeline_svg as drill_timeline_svg
 
@@ -202,13 +201,7 @@ def to_html(result: ChaosRun, cluster: str) -> str:
 
 def write_all(result: ChaosRun, cluster: str, runs_root: Path) -> Path:
     """Every format into ``runs_root/<timestamp>-chaos[-n]/``; returns that directory."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(result.started))
-    directory = runs_root / f"{stamp}-chaos"
-    suffix = 1
-    while directory.exists():
-        suffix += 1
-        directory = runs_root / f"{stamp}-chaos-{suffix}"
-    directory.mkdir(parents=True)
+    directory = new_run_directory(runs_root, result.started, "chaos")
     (directory / "report.json").write_text(to_json(result, cluster))
     (directory / "junit.xml").write_text(to_junit(result))
     (directory / "report.html").write_text(to_html(result, cluster))
